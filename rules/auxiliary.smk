@@ -25,6 +25,8 @@ rule generate_auxiliary:
         ),
     log:
         f"{LOG_DIR}/generate_auxiliary/{{dataset}}/{{ptag}}/seed{{seed}}/{{atag}}.log",
+    benchmark:
+        f"{BENCH_DIR}/generate_auxiliary/{{dataset}}/{{ptag}}/seed{{seed}}/{{atag}}.tsv",
     params:
         feddiff=FEDDIFF,
         settings=auxiliary_settings,

@@ -3,6 +3,8 @@ rule prepare_data:
         "results/data/{dataset}.h5",
     log:
         f"{LOG_DIR}/prepare_data/{{dataset}}.log",
+    benchmark:
+        f"{BENCH_DIR}/prepare_data/{{dataset}}.tsv",
     params:
         feddiff=FEDDIFF,
         spec=dataset_spec,

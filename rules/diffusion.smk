@@ -13,6 +13,8 @@ rule fid_classifier:
         info="results/fid_classifier/{dataset}/{ctag}/info.json",
     log:
         f"{LOG_DIR}/fid_classifier/{{dataset}}/{{ctag}}.log",
+    benchmark:
+        f"{BENCH_DIR}/fid_classifier/{{dataset}}/{{ctag}}.tsv",
     params:
         feddiff=FEDDIFF,
         settings=fid_classifier_settings,
@@ -40,6 +42,8 @@ rule diffuse_train:
         samples=directory("results/diffusion/{dataset}/{ptag}/{mode}/{ttag}/seed{seed}/samples"),
     log:
         f"{LOG_DIR}/diffuse_train/{{dataset}}/{{ptag}}/{{mode}}/{{ttag}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCH_DIR}/diffuse_train/{{dataset}}/{{ptag}}/{{mode}}/{{ttag}}/seed{{seed}}.tsv",
     params:
         feddiff=FEDDIFF,
         settings=diffusion_settings,

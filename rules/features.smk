@@ -12,6 +12,8 @@ rule extract_features:
         "results/features/{dataset}/{backbone}/{ftag}.h5",
     log:
         f"{LOG_DIR}/extract_features/{{dataset}}/{{backbone}}/{{ftag}}.log",
+    benchmark:
+        f"{BENCH_DIR}/extract_features/{{dataset}}/{{backbone}}/{{ftag}}.tsv",
     params:
         feddiff=FEDDIFF,
         spec=features_spec,

@@ -7,6 +7,8 @@ rule train:
         info="results/runs/{dataset}/{ptag}/{mtag}/{ttag}/seed{seed}/run.json",
     log:
         f"{LOG_DIR}/train/{{dataset}}/{{ptag}}/{{mtag}}/{{ttag}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCH_DIR}/train/{{dataset}}/{{ptag}}/{{mtag}}/{{ttag}}/seed{{seed}}.tsv",
     params:
         feddiff=FEDDIFF,
         settings=run_settings,

@@ -7,13 +7,9 @@ import numpy as np
 import pytest
 import torch
 from feddiff.auxiliary.store import AuxiliarySet, save_auxiliary
-from feddiff.calibration import (
-    CalibrationParams,
-    ClassifierObjective,
-    DenoisingObjective,
-    ServerCalibrator,
-)
-from feddiff.calibration.calibrator import adam, sgd
+from feddiff.calibration import CalibrationParams
+from feddiff.calibration.calibrator import ClassifierObjective, ServerCalibrator, adam, sgd
+from feddiff.diffusion.ddpm import DenoisingObjective
 from feddiff.diffusion.federated import run_federated_diffusion
 from feddiff.diffusion.modes import build_mode
 from feddiff.diffusion.settings import SchedulerSettings

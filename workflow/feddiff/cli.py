@@ -175,6 +175,15 @@ def cmd_generate_auxiliary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_summary(args: argparse.Namespace) -> int:
+    from feddiff.report.benchmarks import write_benchmark_summary
+
+    table = write_benchmark_summary(Path(args.root), Path(args.out))
+    print(table.to_string(index=False))
+    print(f"wrote {args.out}.csv and {args.out}.md")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from feddiff.config import expand_runs, load_config
 
@@ -311,6 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(func=cmd_generate_auxiliary)
+
+    p = sub.add_parser("bench-summary", help="per-rule wall time and memory from Snakemake benchmark: files")
+    p.add_argument("--root", default="results/benchmarks", help="folder the rules' benchmark: files are in")
+    p.add_argument("--out", default="results/tables/benchmarks", help="output stem (.csv and .md are written)")
+    p.set_defaults(func=cmd_bench_summary)
 
     p = sub.add_parser("validate", help="validate a config and list the runs it expands to")
     p.add_argument("--config", default="config/config.yaml")

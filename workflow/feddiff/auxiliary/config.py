@@ -20,6 +20,8 @@ from typing import Any
 
 from feddiff.auxiliary.settings import AuxiliarySettings
 from feddiff.config import RESULTS, ConfigError, partition_dir, partition_tag
+from feddiff.diffusion.config import expand_diffusion_runs
+from feddiff.diffusion.settings import DiffusionSettings
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,6 @@ class AuxiliaryTarget:
 
 def generation_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """The entry's resolved settings, plus the local DDPMs' UNet and schedule."""
-    from feddiff.diffusion.settings import DiffusionSettings
-
     entries = config.get("auxiliary") or {}
     if name not in entries:
         raise ConfigError(f"{name!r} is not defined under 'auxiliary' (defined: {sorted(entries)})")
@@ -86,8 +86,7 @@ def auxiliary_target(config: Mapping[str, Any], name: str, dataset: str, partiti
 
 def auxiliary_targets(config: Mapping[str, Any]) -> list[AuxiliaryTarget]:
     """Every auxiliary file a classifier or diffusion run of the config uses, once each."""
-    from feddiff.config import expand_runs
-    from feddiff.diffusion.config import expand_diffusion_runs
+    from feddiff.config import expand_runs  # a cycle, until one plan module builds all targets
 
     seen: dict[str, AuxiliaryTarget] = {}
     for run in expand_runs(config):

@@ -8,14 +8,14 @@ is what differs between federations: cross-entropy for the classifier
 (:class:`ClassifierObjective`, through the ``fedddpm`` strategy) and the denoising
 loss for the federated DDPM (:class:`DenoisingObjective`, as a server hook of the
 diffusion loop).
+
+Only the torch-free parts are imported here: the config checks read
+:class:`CalibrationParams` when the DAG is built, without torch. The calibrator and
+the classifier's objective are in :mod:`feddiff.calibration.calibrator` (torch), the
+DDPM's objective beside the DDPM loss in :mod:`feddiff.diffusion.ddpm` (diffusers).
 """
 
-from feddiff.calibration.calibrator import (
-    ClassifierObjective,
-    DenoisingObjective,
-    ServerCalibrator,
-)
 from feddiff.calibration.params import CalibrationParams
 from feddiff.calibration.stall import StallDetector
 
-__all__ = ["CalibrationParams", "ClassifierObjective", "DenoisingObjective", "ServerCalibrator", "StallDetector"]
+__all__ = ["CalibrationParams", "StallDetector"]

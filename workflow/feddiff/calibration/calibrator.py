@@ -15,12 +15,10 @@ from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDPMScheduler
 from torch import nn
 
 from feddiff.calibration.params import CalibrationParams
 from feddiff.calibration.stall import StallDetector
-from feddiff.diffusion.ddpm import ddpm_loss, to_model_range
 from feddiff.fl.sampling import derived_seed
 from feddiff.utils.seeding import torch_generator
 
@@ -28,7 +26,12 @@ _EVAL_SUBSET, _EVAL_NOISE, _CALIBRATE = 0xE7, 0xE8, 0xCA
 
 
 class Objective(Protocol):
-    """``(model, uint8 images NCHW, labels, generator) -> scalar loss``."""
+    """``(model, uint8 images NCHW, labels, generator) -> scalar loss``.
+
+    :class:`ClassifierObjective` below; the DDPM's is
+    :class:`feddiff.diffusion.ddpm.DenoisingObjective`, kept with the DDPM loss so that
+    calibrating a classifier never imports diffusers.
+    """
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
 
@@ -42,17 +45,6 @@ class ClassifierObjective:
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         _, logits = model(self.normalize(x))
         return F.cross_entropy(logits, y)
-
-
-class DenoisingObjective:
-    """The DDPM loss (noise-prediction MSE at uniform timesteps) on auxiliary images."""
-
-    def __init__(self, scheduler: DDPMScheduler, conditional: bool) -> None:
-        self.scheduler = scheduler
-        self.conditional = conditional
-
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return ddpm_loss(model, self.scheduler, to_model_range(x), y if self.conditional else None, generator)
 
 
 OptimizerFactory = Callable[[list[nn.Parameter], float], torch.optim.Optimizer]

@@ -15,10 +15,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from feddiff.calibration.params import CalibrationParams
 from feddiff.config import RESULTS, ConfigError, partition_dir, partition_tag
+from feddiff.diffusion.modes import build_mode
 from feddiff.diffusion.settings import DiffusionSettings
 
 
@@ -46,10 +48,7 @@ def parse_method(entry: str) -> tuple[str, str | None]:
 
 def calibration_setting(config: Mapping[str, Any], name: str, dataset: str, partition: str, seed: int) -> dict[str, Any]:
     """The resolved calibration entry of one run, its ``auxiliary`` replaced by the file's path."""
-    from dataclasses import asdict
-
-    from feddiff.auxiliary.config import auxiliary_target
-    from feddiff.calibration import CalibrationParams
+    from feddiff.auxiliary.config import auxiliary_target  # a cycle, until one plan module builds all targets
 
     entries = (config.get("diffusion") or {}).get("calibration") or {}
     if name not in entries:
@@ -165,8 +164,6 @@ def check_diffusion(config: Mapping[str, Any]) -> None:
             if item not in config[kind]:
                 raise ConfigError(f"diffusion.grid.{kind}: {item!r} is not defined under '{kind}' "
                                   f"(defined: {sorted(config[kind])})")
-    from feddiff.diffusion.modes import build_mode
-
     for entry in grid["modes"]:
         mode, calibration = parse_method(entry)
         if calibration is None:

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler, UNet2DModel
 
 from feddiff.diffusion.unet import is_conditional
+from feddiff.errors import NonFiniteLossError
 from feddiff.fl.data import epoch_batches
-from feddiff.fl.engine import NonFiniteLossError
 
 
 def to_model_range(x_uint8: torch.Tensor) -> torch.Tensor:
@@ -51,6 +51,20 @@ def ddpm_loss(
     noisy = scheduler.add_noise(x0, noise, t)
     pred = unet(noisy, t, class_labels=labels).sample
     return F.mse_loss(pred, noise)
+
+
+class DenoisingObjective:
+    """The DDPM loss on auxiliary images: the objective of the federated DDPM's server
+    calibration (:class:`feddiff.calibration.calibrator.ServerCalibrator`, FedDDPM)."""
+
+    def __init__(self, scheduler: DDPMScheduler, conditional: bool) -> None:
+        self.scheduler = scheduler
+        self.conditional = conditional
+
+    def __call__(
+        self, model: UNet2DModel, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        return ddpm_loss(model, self.scheduler, to_model_range(x), y if self.conditional else None, generator)
 
 
 def train_local(

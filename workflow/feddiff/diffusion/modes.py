@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from feddiff.diffusion.parts import PARTS
-from feddiff.fl.sampling import derived_seed
+from feddiff.utils.streams import derived_seed
 
 ALL = frozenset(PARTS)
 

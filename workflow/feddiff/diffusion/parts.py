@@ -5,14 +5,19 @@ up = up blocks, output norm and conv. Parts are assigned by top-level module nam
 and an unknown top-level module is an error rather than silently left out: a newer
 diffusers that adds a module must be placed in a part on purpose, or its parameters
 would never be shared (nor counted).
+
+No torch import: the part names are read when the DAG is built (the modes' checks);
+the functions below take tensors and modules by duck typing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 PARTS = ("down", "mid", "up")
 PREFIXES: dict[str, tuple[str, ...]] = {
@@ -33,7 +38,7 @@ def part_of(name: str) -> str:
 
 def split_names(model: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, frozenset[str]]:
     """Part -> the state-dict keys (parameters and buffers) in it."""
-    keys = model.state_dict().keys() if isinstance(model, nn.Module) else model.keys()
+    keys = model.keys() if isinstance(model, Mapping) else model.state_dict().keys()
     out: dict[str, set[str]] = {p: set() for p in PARTS}
     for key in keys:
         out[part_of(key)].add(key)
@@ -53,7 +58,7 @@ def payload_size(state: Mapping[str, torch.Tensor], names: Iterable[str]) -> tup
     params = nbytes = 0
     for name in names:
         t = state[name]
-        if torch.is_floating_point(t):
+        if t.is_floating_point():
             params += t.numel()
             nbytes += t.numel() * t.element_size()
     return params, nbytes

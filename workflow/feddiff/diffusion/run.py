@@ -30,9 +30,10 @@ import pandas as pd
 import torch
 
 from feddiff.auxiliary.store import load_auxiliary_tensors
-from feddiff.calibration import CalibrationParams, DenoisingObjective, ServerCalibrator
-from feddiff.calibration.calibrator import adam
+from feddiff.calibration import CalibrationParams
+from feddiff.calibration.calibrator import ServerCalibrator, adam
 from feddiff.data.h5 import dataset_fingerprint, load_dataset
+from feddiff.diffusion.ddpm import DenoisingObjective
 from feddiff.diffusion.federated import (
     COMM_COLUMNS,
     METRIC_COLUMNS,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from feddiff.config import RESULTS, ConfigError
+from feddiff.diffusion.config import expand_diffusion_runs
 from feddiff.features.settings import FeatureSettings
 
 #: Settings that never change the vectors (left out of the path hash).
@@ -61,8 +62,6 @@ def features_tag(settings: Mapping[str, Any]) -> str:
 
 
 def _diffusion_run(config: Mapping[str, Any], name: str, ref: Mapping[str, Any], dataset: str) -> Any:
-    from feddiff.diffusion.config import expand_diffusion_runs
-
     where = f"features.{name}.diffusion"
     if not config.get("diffusion"):
         raise ConfigError(f"{where}: the config has no diffusion section to take the federated DDPM from")

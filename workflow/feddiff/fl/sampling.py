@@ -11,11 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
-def derived_seed(*coords: int) -> int:
-    """A 63-bit seed from integer coordinates (numpy's SeedSequence hashing)."""
-    state = np.random.SeedSequence([int(c) for c in coords]).generate_state(2, dtype=np.uint32)
-    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
+from feddiff.utils.streams import derived_seed
 
 
 def sample_clients(seed: int, round: int, num_clients: int, per_round: int) -> list[int]:

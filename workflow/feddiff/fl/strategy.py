@@ -1,14 +1,16 @@
 """The strategy interface every federated algorithm implements.
 
 An algorithm is a subclass of :class:`Strategy` in its own module under
-``feddiff.fl.strategies``, registered by name with :func:`register`. It declares its
-hyperparameters as a frozen dataclass ``Params`` (defaults from the method's paper)
-and overrides only the hooks it needs:
+``feddiff.fl.strategies``, registered by name with :func:`register`. Its
+hyperparameters are a frozen dataclass beside it (defaults from the method's paper),
+named with the module in the registry table (:data:`feddiff.fl.strategies.STRATEGIES`),
+and it overrides only the hooks it needs:
 
 * client side: :meth:`Strategy.configure_client` (before local training),
   :meth:`Strategy.loss` (CE plus any extra terms), :meth:`Strategy.before_step`
   (gradient corrections), :meth:`Strategy.finish_client` (what is uploaded);
-* server side: :meth:`Strategy.setup` (server state), :meth:`Strategy.aggregate`.
+* server side: :meth:`Strategy.setup` (server state), :meth:`Strategy.aggregate`;
+* evaluation: :meth:`Strategy.evaluation_models` (the global model, or each client's own).
 
 Per-client state lives in ``self.client_states`` on the CPU (only for clients that
 have any), and everything in :meth:`Strategy.state_dict` goes into the checkpoint, so
@@ -17,8 +19,8 @@ a resumed run continues exactly.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -28,11 +30,7 @@ from torch import nn
 
 from feddiff.fl.aggregation import count_params, weighted_average
 from feddiff.fl.settings import TrainSettings
-
-
-@dataclass(frozen=True)
-class NoParams:
-    """Hyperparameters of a strategy that has none."""
+from feddiff.fl.strategies import NoParams, method_params, strategy_entry
 
 
 @dataclass
@@ -72,6 +70,7 @@ class Strategy:
     """FedAvg behaviour; subclasses override the hooks that differ."""
 
     name: ClassVar[str] = "base"
+    #: The hyperparameter dataclass; :func:`register` sets it from the registry table.
     Params: ClassVar[type] = NoParams
     #: True when the local objective is :meth:`vectorized_loss` and no other client
     #: hook does anything, so the engine may train a round's clients together
@@ -113,6 +112,19 @@ class Strategy:
         weights = [float(u.num_samples) for u in updates]
         new_state = weighted_average([u.weights for u in updates], weights)
         global_model.load_state_dict(new_state)
+
+    def evaluation_models(
+        self, global_model: nn.Module, scratch: nn.Module
+    ) -> Iterator[tuple[int, nn.Module]] | None:
+        """The models the engine tests each round: ``None`` for the global model alone.
+
+        A method whose clients keep part of the model (FedBN's batch norm) returns an
+        iterator of ``(client, model)`` over every client, each client's own model
+        loaded into ``scratch`` (a copy of the global model the engine lends, valid
+        until the next item). :mod:`feddiff.fl.evaluation` then tests each client on
+        its domains' test splits and weights the results (its module docstring).
+        """
+        return None
 
     def round_metrics(self) -> dict[str, Any]:
         """Extra columns for this round's row of ``metrics.csv`` (asked after :meth:`aggregate`)."""
@@ -169,45 +181,45 @@ class Strategy:
         self.client_states = dict(state.get("client_states", {}))
 
 
-STRATEGIES: dict[str, type[Strategy]] = {}
+_REGISTERED: dict[str, type[Strategy]] = {}
 
 
 def register(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
-    """Class decorator adding a strategy to :data:`STRATEGIES` under ``name``."""
+    """Class decorator naming the algorithm of registry row ``name``.
+
+    The class must be defined in the row's module; it gets the row's ``Params``.
+    """
 
     def deco(cls: type[Strategy]) -> type[Strategy]:
-        if name in STRATEGIES:
+        entry = strategy_entry(name)
+        if cls.__module__ != entry.module:
+            raise ValueError(f"strategy {name!r} is registered to {entry.module}, not {cls.__module__}")
+        if name in _REGISTERED:
             raise ValueError(f"strategy {name!r} registered twice")
         cls.name = name
-        STRATEGIES[name] = cls
+        cls.Params = entry.params
+        _REGISTERED[name] = cls
         return cls
 
     return deco
 
 
-def make_params(cls: type[Strategy], values: Mapping[str, Any]) -> Any:
-    """Build ``cls.Params`` from config values, naming any unknown or bad key."""
-    known = {f.name: f for f in dataclasses.fields(cls.Params)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ValueError(
-            f"method {cls.name!r}: unknown hyperparameter(s) {unknown}; "
-            f"{cls.name} takes {sorted(known) or 'none'}"
-        )
-    params = cls.Params(**values)
-    check = getattr(params, "check", None)
-    if callable(check):
-        check()
-    return params
+def strategy_class(name: str) -> type[Strategy]:
+    """The algorithm registered as ``name``, importing its module on first use.
+
+    A dynamic import by design: the registry table names modules, so building one
+    strategy loads that algorithm (and what it imports) only.
+    """
+    module = strategy_entry(name).module
+    if name not in _REGISTERED:
+        importlib.import_module(module)
+    if name not in _REGISTERED:
+        raise ValueError(f"strategy {name!r}: {module} defines no class decorated with @register({name!r})")
+    return _REGISTERED[name]
 
 
 def build_strategy(method: Mapping[str, Any], num_clients: int, num_classes: int) -> Strategy:
     """Instantiate the strategy named by ``method["strategy"]`` with its hyperparameters."""
-    import feddiff.fl.strategies  # noqa: F401  (registers every built-in strategy)
-
-    values = dict(method)
-    name = values.pop("strategy", None)
-    if name not in STRATEGIES:
-        raise ValueError(f"method.strategy: unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}")
-    cls = STRATEGIES[name]
-    return cls(make_params(cls, values), num_clients=num_clients, num_classes=num_classes)
+    params = method_params(method)  # checks the name and the values first
+    cls = strategy_class(str(method["strategy"]))
+    return cls(params, num_clients=num_clients, num_classes=num_classes)

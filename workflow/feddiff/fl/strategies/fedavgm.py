@@ -28,31 +28,14 @@ run continues exactly.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from feddiff.fl.aggregation import weighted_average
+from feddiff.fl.strategies.fedavgm_params import FedAvgMParams
 from feddiff.fl.strategy import ClientUpdate, Strategy, register
-
-
-@dataclass(frozen=True)
-class FedAvgMParams:
-    """``server_momentum`` (beta) = 0.9, a value in Hsu et al.'s (2019) sweep; ``server_lr``
-    = 1 applies the velocity as the paper's update ``w <- w - v`` does."""
-
-    server_momentum: float = 0.9
-    server_lr: float = 1.0
-
-    def check(self) -> None:
-        if not 0 <= self.server_momentum < 1:
-            raise ValueError(
-                f"method.server_momentum must be in [0, 1), got {self.server_momentum}"
-            )
-        if not self.server_lr > 0:
-            raise ValueError(f"method.server_lr must be > 0, got {self.server_lr}")
 
 
 def parameter_names(model: nn.Module) -> list[str]:
@@ -113,7 +96,6 @@ def apply_server_step(
 class FedAvgM(Strategy):
     """FedAvg whose server applies momentum to the averaged model change."""
 
-    Params = FedAvgMParams
     vectorizable = True  # client side is FedAvg's
 
     def __init__(self, params: FedAvgMParams, num_clients: int, num_classes: int) -> None:

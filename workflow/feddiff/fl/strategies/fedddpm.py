@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from feddiff.auxiliary.store import load_auxiliary_tensors
-from feddiff.calibration import CalibrationParams, ClassifierObjective, ServerCalibrator
-from feddiff.calibration.calibrator import sgd
+from feddiff.calibration import CalibrationParams
+from feddiff.calibration.calibrator import ClassifierObjective, ServerCalibrator, sgd
 from feddiff.fl.settings import TrainSettings
 from feddiff.fl.strategy import ClientUpdate, Strategy, register
 
@@ -30,7 +30,7 @@ from feddiff.fl.strategy import ClientUpdate, Strategy, register
 class FedDDPM(Strategy):
     """FedAvg on the clients, calibration on the auxiliary set on the server."""
 
-    Params = CalibrationParams
+    params: CalibrationParams
     vectorizable = True
 
     def __init__(self, params: CalibrationParams, num_clients: int, num_classes: int) -> None:

@@ -37,27 +37,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from feddiff.fl.strategies.fednh_params import FedNHParams
 from feddiff.fl.strategy import ClientUpdate, LocalContext, Strategy, register
-
-
-@dataclass(frozen=True)
-class FedNHParams:
-    """``smoothing`` is rho (prototype momentum); ``scale`` multiplies the cosine logits."""
-
-    smoothing: float = 0.9
-    scale: float = 30.0
-
-    def check(self) -> None:
-        if not 0.0 <= self.smoothing <= 1.0:
-            raise ValueError(f"method.smoothing must be in [0, 1], got {self.smoothing}")
-        if self.scale <= 0:
-            raise ValueError(f"method.scale must be > 0, got {self.scale}")
 
 
 def init_prototypes(num_classes: int, dim: int) -> torch.Tensor:
@@ -104,7 +90,6 @@ def update_prototypes(
 class FedNH(Strategy):
     """Cosine classifier on server-owned prototypes, updated from client class means."""
 
-    Params = FedNHParams
     params: FedNHParams
 
     def wrap_model(self, model: nn.Module) -> nn.Module:

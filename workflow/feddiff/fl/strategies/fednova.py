@@ -43,7 +43,6 @@ Documented choices:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -51,20 +50,10 @@ from torch import nn
 
 from feddiff.fl.aggregation import effective_steps, weighted_average
 from feddiff.fl.strategies.fedavgm import ServerMomentum, apply_server_step, parameter_names
+from feddiff.fl.strategies.fednova_params import FedNovaParams
 from feddiff.fl.strategy import ClientUpdate, LocalContext, Strategy, register
 
 EXTRA_KEY = "fednova_a"
-
-
-@dataclass(frozen=True)
-class FedNovaParams:
-    """``gmf``: global (server) momentum factor; 0, the reference's default, is plain FedNova."""
-
-    gmf: float = 0.0
-
-    def check(self) -> None:
-        if not 0 <= self.gmf < 1:
-            raise ValueError(f"method.gmf must be in [0, 1), got {self.gmf}")
 
 
 def normaliser(num_steps: int, momentum: float) -> float:
@@ -76,7 +65,6 @@ def normaliser(num_steps: int, momentum: float) -> float:
 class FedNova(Strategy):
     """Averaging of per-step (normalised) client changes, rescaled by tau_eff."""
 
-    Params = FedNovaParams
     vectorizable = True  # client side is FedAvg's; finish_client only reads num_steps
 
     def __init__(self, params: FedNovaParams, num_clients: int, num_classes: int) -> None:

@@ -16,22 +16,11 @@ not optimisation variables, and frozen parameters do not move.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import torch
 
+from feddiff.fl.strategies.fedprox_params import FedProxParams
 from feddiff.fl.strategy import LocalContext, Strategy, register
-
-
-@dataclass(frozen=True)
-class FedProxParams:
-    """``mu``: proximal weight; 0.01 is among the values Li et al. (2020) tune over."""
-
-    mu: float = 0.01
-
-    def check(self) -> None:
-        if not self.mu >= 0:  # also rejects NaN
-            raise ValueError(f"method.mu must be >= 0, got {self.mu}")
 
 
 def proximal_term(
@@ -50,7 +39,7 @@ def proximal_term(
 class FedProx(Strategy):
     """FedAvg with the proximal term added to every local batch loss."""
 
-    Params = FedProxParams
+    params: FedProxParams
     vectorizable = True
 
     def configure_client(self, ctx: LocalContext) -> None:

@@ -32,30 +32,13 @@ code (github.com/QinbinLi/MOON):
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from feddiff.fl.strategies.moon_params import MoonParams
 from feddiff.fl.strategy import ClientUpdate, LocalContext, Strategy, register
-
-
-@dataclass(frozen=True)
-class MoonParams:
-    """MOON's hyperparameters: loss weight ``mu``, contrastive ``temperature``, head width."""
-
-    mu: float = 1.0
-    temperature: float = 0.5
-    projection_dim: int = 256
-
-    def check(self) -> None:
-        if self.mu < 0:
-            raise ValueError(f"method.mu must be >= 0, got {self.mu}")
-        if self.temperature <= 0:
-            raise ValueError(f"method.temperature must be > 0, got {self.temperature}")
-        if self.projection_dim < 1:
-            raise ValueError(f"method.projection_dim must be >= 1, got {self.projection_dim}")
 
 
 class ProjectedModel(nn.Module):
@@ -109,7 +92,6 @@ def frozen_representation(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 class Moon(Strategy):
     """FedAvg aggregation with MOON's model-contrastive local objective."""
 
-    Params = MoonParams
     params: MoonParams
 
     def __init__(self, params: MoonParams, num_clients: int, num_classes: int) -> None:

@@ -33,27 +33,16 @@ Choices and differences from the paper and common reference code (NIID-Bench):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from feddiff.fl.aggregation import count_params, effective_steps, weighted_average
+from feddiff.fl.strategies.scaffold_params import ScaffoldParams
 from feddiff.fl.strategy import ClientUpdate, LocalContext, Strategy, register
 
 State = dict[str, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class ScaffoldParams:
-    """``global_lr`` is the server step size eta_g; 1 makes the model a plain mean."""
-
-    global_lr: float = 1.0
-
-    def check(self) -> None:
-        if self.global_lr <= 0:
-            raise ValueError(f"method.global_lr must be > 0, got {self.global_lr}")
 
 
 def _zeros_like_params(model: nn.Module) -> State:
@@ -64,7 +53,6 @@ def _zeros_like_params(model: nn.Module) -> State:
 class Scaffold(Strategy):
     """Stochastic controlled averaging with option II control-variate updates."""
 
-    Params = ScaffoldParams
     params: ScaffoldParams
 
     def __init__(self, params: ScaffoldParams, num_clients: int, num_classes: int) -> None:
