@@ -9,6 +9,7 @@ from feddiff.diffusion import federated
 from feddiff.diffusion.federated import run_federated_diffusion
 from feddiff.diffusion.modes import build_mode
 from feddiff.diffusion.parts import names_of, payload_size, split_names
+from feddiff.fl.checkpoint import load_checkpoint
 from feddiff.fl.data import FederatedData
 
 from .conftest import tiny_settings, tiny_unet
@@ -38,7 +39,7 @@ def test_udec_never_sends_down_or_mid(
     ckpt = tmp_path / "checkpoint.pt"  # written every round, before on_round_end: the private store
 
     def snapshot(rnd: int, row: dict[str, Any]) -> None:
-        snapshots[rnd] = torch.load(ckpt, weights_only=False)["private"]
+        snapshots[rnd] = load_checkpoint(ckpt, "f")["private"]  # type: ignore[index]
 
     result = _run(toy_data, scheduler, "udec", training={"rounds": 4}, checkpoint_path=ckpt,
                   fingerprint="f", on_round_end=snapshot)

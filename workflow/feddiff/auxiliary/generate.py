@@ -131,7 +131,7 @@ def _from_local_ddpms(
     for client in tqdm(holders, desc="client DDPMs", disable=not progress):
         done = partial / f"client{client}.npz"
         if done.is_file():
-            with np.load(done) as f:
+            with np.load(done, allow_pickle=False) as f:  # a file in results/: never unpickle
                 x, y, row = f["images"], f["labels"], json.loads(str(f["row"]))
         else:
             unet, loss = train_client_model(template, scheduler, data, aux, seed, client)
