@@ -2,7 +2,7 @@ rule report:
     input:
         run_metrics(),
     output:
-        [flag_for_html_report(path) for path in report_outputs()],
+        [flag_for_html_report(path) for path in report_outputs() + domain_table_outputs()],
     log:
         f"{LOG_DIR}/report.log",
     params:

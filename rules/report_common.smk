@@ -35,9 +35,19 @@ def feature_kmeans_pages():
     return sorted(f"{target.figures_dir}/kmeans.html" for target in FEATURES_BY_PATH.values())
 
 
+def domain_table_outputs():
+    """The per-domain table (feddiff.report.domains), when a run's dataset has domains
+    (DOMAIN_DATASETS: rules/partition.smk)."""
+    if not any(run.dataset in DOMAIN_DATASETS for run in RUNS):
+        return []
+    return [f"results/tables/accuracy_domains.{ext}" for ext in ("csv", "md", "tex")]
+
+
 def report_extras():
     """What `rule all` adds for the HTML report beyond all_outputs() (rules/common.smk)."""
     extras = paper_outputs() + feature_kmeans_pages()
+    if domain_table_outputs():
+        extras += ["results/tables/accuracy_domains.html"]
     if DIFFUSION_RUNS:
         extras += ["results/tables/diffusion_fid.html"] + diffusion_sample_figures()
     return extras

@@ -91,3 +91,27 @@ rule diffusion_samples:
     shell:
         "{params.feddiff} sample-figure --run-dir {params.run_dir:q} --out {output.png:q}"
         " --title {params.title:q} > {log:q} 2>&1"
+
+
+# The per-domain accuracy table (multi-domain datasets) as a page, like rule table_html.
+rule domain_table_html:
+    input:
+        "results/tables/accuracy_domains.md",
+    output:
+        report(
+            "results/tables/accuracy_domains.html",
+            caption="../workflow/report/accuracy_domains_table.rst",
+            category="Accuracy",
+            subcategory="Tables",
+            labels={"table": "accuracy per domain (mean ± std over seeds)"},
+        ),
+    log:
+        f"{LOG_DIR}/domain_table_html.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=5,
+    conda:
+        "../environment.yaml"
+    script:
+        "../workflow/scripts/table_html.py"

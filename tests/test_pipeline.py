@@ -50,7 +50,7 @@ def test_default_config_runs_end_to_end(tmp_path: Path) -> None:
     for ext in ("png", "pdf"):
         assert (tmp_path / f"results/figures/accuracy_vs_round_main.{ext}").stat().st_size > 1000
     runs = list((tmp_path / "results/runs").glob("*/*/*/*/seed*/metrics.csv"))
-    main_runs = [r for r in runs if "/fedddpm_" not in str(r)]
+    main_runs = [r for r in runs if "/fedddpm_" not in str(r) and r.parts[-6] in exp["datasets"]]
     assert len(main_runs) == len(exp["datasets"]) * len(exp["partitions"]) * len(exp["methods"]) * len(exp["seeds"])
     # FedDDPM / FedDDPM+ for the classifier: an auxiliary set per (partition, seed), corrections logged
     fexp = raw["experiments"]["fedddpm"]
@@ -72,7 +72,7 @@ def test_default_config_runs_end_to_end(tmp_path: Path) -> None:
     info = json.loads((runs[0].parent / "run.json").read_text())
     assert info["versions"]["torch"] and "training" in info["config"]
     assert not list((tmp_path / "results/runs").rglob("checkpoint.pt"))
-    heatmaps = list((tmp_path / "results/partitions").rglob("heatmap.png"))
+    heatmaps = [h for d in exp["datasets"] for h in (tmp_path / "results/partitions" / d).rglob("heatmap.png")]
     assert len(heatmaps) == len(exp["partitions"]) * len(exp["seeds"])
     # FedDiffuse: one federated DDPM per diffusion.grid cell, then its FID table and figure.
     grid = raw["diffusion"]["grid"]
@@ -108,6 +108,14 @@ def test_default_config_runs_end_to_end(tmp_path: Path) -> None:
     assert kmeans["representation"].tolist()[-1] == "fused" and kmeans["nmi"].between(0, 1).all()
     for name in ("tsne.png", "pca.png", "kmeans.md"):
         assert (figures / name).stat().st_size > 100
+    # Feature shift (issue #14): per-domain accuracies, their table and the domain counts.
+    shift = raw["experiments"]["shift"]
+    by_domain = pd.read_csv(tmp_path / "results/tables/accuracy_domains.csv")
+    assert set(by_domain["experiment"]) == {"shift"} and set(by_domain["method"]) == set(shift["methods"])
+    assert by_domain["final_mean"].between(0, 100).all()
+    assert (tmp_path / "results/tables/accuracy_domains.html").stat().st_size > 100
+    [domain_counts] = (tmp_path / "results/partitions" / shift["datasets"][0]).rglob("domain_counts.csv")
+    assert len(pd.read_csv(domain_counts)) == 4
     # A finished run is not redone.
     again = _snakemake(tmp_path, "--cores", "2", "--configfile", str(config), "-n")
     assert again.returncode == 0

@@ -45,7 +45,7 @@ def test_ignores_global_rng(balanced_labels: np.ndarray) -> None:
 
 
 def test_schemes_registry() -> None:
-    assert set(SCHEMES) == {"iid", "dirichlet", "dirichlet_min", "pathological", "quantity"}
+    assert set(SCHEMES) == {"iid", "dirichlet", "dirichlet_min", "pathological", "quantity", "domain"}
 
 
 @pytest.mark.parametrize(

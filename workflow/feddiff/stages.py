@@ -19,19 +19,26 @@ def make_partition(
     arrays = load_dataset(data_path)
     labels = arrays.y_train
     validate_setting(setting, num_samples=len(labels), num_classes=arrays.num_classes)
-    clients = partition_indices(labels, setting, seed=seed, num_classes=arrays.num_classes)
+    clients = partition_indices(labels, setting, seed=seed, num_classes=arrays.num_classes,
+                                domains=arrays.domain_train, domain_names=arrays.domain_names)
     meta = {
         "setting": dict(setting),
         "seed": seed,
         "dataset": str(data_path),
         "dataset_fingerprint": dataset_fingerprint(data_path),
         "class_names": list(arrays.class_names),
+        **({"domain_names": list(arrays.domain_names)} if arrays.domain_names is not None else {}),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     counts = count_matrix(clients, labels, arrays.num_classes)
     write_counts_csv(out_dir / "counts.csv", counts, arrays.class_names)
     title = f"{name or setting['scheme']} (seed {seed}): samples per client and class"
     plot_heatmap(out_dir / "heatmap.png", counts, arrays.class_names, title)
+    if arrays.domain_names is not None:  # multi-domain data: samples per client and domain too
+        by_domain = count_matrix(clients, arrays.domain_train, len(arrays.domain_names))
+        write_counts_csv(out_dir / "domain_counts.csv", by_domain, arrays.domain_names)
+        plot_heatmap(out_dir / "domain_heatmap.png", by_domain, arrays.domain_names,
+                     f"{name or setting['scheme']} (seed {seed}): samples per domain", xlabel="domain")
     # The assignment last: it is what downstream jobs consume.
     save_partition(out_dir / "partition.npz", clients, meta)
     return clients
@@ -63,6 +70,11 @@ def make_report(
         tables_dir / "accuracy.tex",
         last_k=last_k,
     )
+    from feddiff.report.domains import domain_table, has_domains, write_domain_tables
+
+    if any(has_domains(r) for r in runs):  # multi-domain datasets: accuracy per domain too
+        write_domain_tables(domain_table(runs, last_k), *(tables_dir / f"accuracy_domains.{ext}"
+                                                         for ext in ("csv", "md", "tex")))
     by_experiment: dict[str, list[Any]] = {}
     for run in runs:
         by_experiment.setdefault(run.experiment, []).append(run)

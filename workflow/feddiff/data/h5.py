@@ -3,9 +3,11 @@
 Later stages never touch the original source again; they read this file. The
 layout is plain (``train/images``, ``train/labels``, ``test/images``,
 ``test/labels`` plus file attributes) so it can be inspected with ``h5ls`` or
-any HDF5 reader. A content fingerprint is stored at save time so downstream
-caches (partitions, trained models) can tell when the data under them changed
-without re-hashing hundreds of megabytes.
+any HDF5 reader. A multi-domain dataset (:mod:`feddiff.data.domains`) also holds
+``train/domains`` and ``test/domains`` (the domain index of every sample) and the attr
+``domain_names``; a single-domain file has none of them. A content fingerprint is
+stored at save time so downstream caches (partitions, trained models) can tell when
+the data under them changed without re-hashing hundreds of megabytes.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from feddiff.utils.atomic import atomic_path
 
 #: File attributes the format itself uses; provenance keys may not shadow them.
 RESERVED_ATTRS = frozenset(
-    {"class_names", "fingerprint", "feddiff_version", "provenance_keys", "json_attrs"}
+    {"class_names", "fingerprint", "feddiff_version", "provenance_keys", "json_attrs", "domain_names"}
 )
 #: Target chunk size: small enough that reading one image is cheap, large enough
 #: that tiny images (8x8 digits) are not one chunk each.
@@ -54,6 +56,10 @@ class DatasetArrays:
     y_test: np.ndarray
     class_names: list[str]
     attrs: dict[str, Any] = field(default_factory=dict)
+    #: Multi-domain data only: the domain names and each sample's index into them.
+    domain_names: list[str] | None = None
+    domain_train: np.ndarray | None = None
+    domain_test: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.class_names = [str(name) for name in self.class_names]
@@ -74,6 +80,30 @@ class DatasetArrays:
                 f"{self.x_test.shape[1:]}; both splits must share (H, W, C)"
             )
         self.attrs = dict(self.attrs)
+        self._check_domains()
+
+    def _check_domains(self) -> None:
+        given = [v is not None for v in (self.domain_names, self.domain_train, self.domain_test)]
+        if not any(given):
+            return
+        if not all(given):
+            raise ValueError("domain_names, domain_train and domain_test go together: give all or none")
+        assert self.domain_names is not None
+        self.domain_names = [str(name) for name in self.domain_names]
+        if not self.domain_names or len(set(self.domain_names)) != len(self.domain_names):
+            raise ValueError(f"domain_names must be distinct and non-empty, got {self.domain_names}")
+        n = len(self.domain_names)
+        self.domain_train = _check_labels("domain_train", self.domain_train, n)
+        self.domain_test = _check_labels("domain_test", self.domain_test, n)
+        for name, d, y in (("domain_train", self.domain_train, self.y_train),
+                           ("domain_test", self.domain_test, self.y_test)):
+            if len(d) != len(y):
+                raise ValueError(f"{name} has {len(d)} entries but there are {len(y)} labels")
+
+    @property
+    def has_domains(self) -> bool:
+        """True for a multi-domain dataset (domain of every sample recorded)."""
+        return self.domain_names is not None
 
     @property
     def num_classes(self) -> int:
@@ -116,6 +146,10 @@ def fingerprint_arrays(arrays: DatasetArrays) -> str:
         h.update(np.ascontiguousarray(x, dtype=np.uint8).data)
         h.update(np.ascontiguousarray(y, dtype="<i8").data)
     h.update(json.dumps(arrays.class_names).encode())
+    if arrays.has_domains:  # only then: single-domain fingerprints stay as they were
+        h.update(json.dumps(arrays.domain_names).encode())
+        for d in (arrays.domain_train, arrays.domain_test):
+            h.update(np.ascontiguousarray(d, dtype="<i8").data)
     return h.hexdigest()
 
 
@@ -167,8 +201,10 @@ def _chunks(x: np.ndarray) -> tuple[int, ...]:
     return (rows, *x.shape[1:])
 
 
-def _write_split(f: h5py.File, split: str, x: np.ndarray, y: np.ndarray) -> None:
+def _write_split(f: h5py.File, split: str, x: np.ndarray, y: np.ndarray, d: np.ndarray | None = None) -> None:
     group = f.create_group(split)
+    if d is not None:
+        group.create_dataset("domains", data=d.astype("<i8"), fletcher32=bool(len(d)))
     if len(x):
         group.create_dataset(
             "images", data=x, chunks=_chunks(x), compression="gzip",
@@ -187,6 +223,8 @@ def _write_attrs(f: h5py.File, arrays: DatasetArrays, fingerprint: str) -> None:
     f.attrs["feddiff_version"] = __version__
     f.attrs["provenance_keys"] = json.dumps(sorted(provenance))
     f.attrs["json_attrs"] = json.dumps(sorted(json_keys))
+    if arrays.has_domains:
+        f.attrs["domain_names"] = json.dumps(arrays.domain_names)
     for key, value in provenance.items():
         f.attrs[key] = value
 
@@ -201,8 +239,8 @@ def save_dataset(arrays: DatasetArrays, path: str | os.PathLike[str]) -> None:
     _encode_attrs(arrays.attrs)  # fail on unstorable provenance before any I/O
     fingerprint = fingerprint_arrays(arrays)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        _write_split(f, "train", arrays.x_train, arrays.y_train)
-        _write_split(f, "test", arrays.x_test, arrays.y_test)
+        _write_split(f, "train", arrays.x_train, arrays.y_train, arrays.domain_train)
+        _write_split(f, "test", arrays.x_test, arrays.y_test, arrays.domain_test)
         _write_attrs(f, arrays, fingerprint)
 
 
@@ -233,6 +271,17 @@ def _read_provenance(f: h5py.File) -> dict[str, Any]:
     return out
 
 
+def _read_domains(f: h5py.File) -> dict[str, Any]:
+    """The domain fields of a multi-domain file; none for a single-domain one."""
+    if "domain_names" not in f.attrs:
+        return {}
+    return {
+        "domain_names": json.loads(_decode_attr(f.attrs["domain_names"])),
+        "domain_train": f["train/domains"][()],
+        "domain_test": f["test/domains"][()],
+    }
+
+
 def load_dataset(path: str | os.PathLike[str], *, verify: bool = False) -> DatasetArrays:
     """Read a file written by :func:`save_dataset` fully into memory.
 
@@ -252,7 +301,9 @@ def load_dataset(path: str | os.PathLike[str], *, verify: bool = False) -> Datas
                     f"prepared dataset {path} lacks {missing}; it was not written by "
                     "feddiff.data.save_dataset or is incomplete: delete it and prepare it again"
                 )
+            domains = _read_domains(f)
             arrays = DatasetArrays(
+                **domains,
                 x_train=f["train/images"][()],
                 y_train=f["train/labels"][()],
                 x_test=f["test/images"][()],

@@ -78,10 +78,13 @@ def _list_split(
     return classes, files
 
 
-def _decode_one(path: Path, mode: str) -> np.ndarray:
+def _decode_one(path: Path, mode: str, size: int | None = None) -> np.ndarray:
     try:
         with Image.open(path) as img:
-            arr = np.asarray(img.convert(mode), dtype=np.uint8)
+            img = img.convert(mode)
+            if size is not None and img.size != (size, size):
+                img = img.resize((size, size), Image.Resampling.BICUBIC)
+            arr = np.asarray(img, dtype=np.uint8)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(
             f"imagefolder: cannot decode image {path} ({type(exc).__name__}: {exc}); "
@@ -90,16 +93,16 @@ def _decode_one(path: Path, mode: str) -> np.ndarray:
     return arr[..., np.newaxis] if arr.ndim == 2 else arr
 
 
-def _decode_batch(paths: Sequence[Path], mode: str) -> list[np.ndarray]:
-    return [_decode_one(p, mode) for p in paths]
+def _decode_batch(paths: Sequence[Path], mode: str, size: int | None = None) -> list[np.ndarray]:
+    return [_decode_one(p, mode, size) for p in paths]
 
 
 def _ordered_batches(
-    paths: Sequence[Path], mode: str, workers: int
+    paths: Sequence[Path], mode: str, workers: int, size: int | None = None
 ) -> Generator[list[np.ndarray], None, None]:
     """Decoded batches in file order, whatever order the workers finish in."""
     batches = [paths[i : i + _BATCH] for i in range(0, len(paths), _BATCH)]
-    decode: Callable[[Sequence[Path]], list[np.ndarray]] = partial(_decode_batch, mode=mode)
+    decode: Callable[[Sequence[Path]], list[np.ndarray]] = partial(_decode_batch, mode=mode, size=size)
     if workers <= 1 or len(batches) <= 1:
         yield from map(decode, batches)
         return
@@ -112,14 +115,14 @@ def _ordered_batches(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _decode_all(paths: Sequence[Path], mode: str, workers: int, desc: str) -> np.ndarray:
+def _decode_all(paths: Sequence[Path], mode: str, workers: int, desc: str, size: int | None = None) -> np.ndarray:
     """Decode ``paths`` into one (N, H, W, C) array; all images must match the first."""
     out: np.ndarray | None = None
     reference: tuple[Path, tuple[int, ...]] | None = None
     i = 0
     with (
         tqdm(total=len(paths), desc=desc, unit="img", file=sys.stderr, mininterval=0.5) as bar,
-        contextlib.closing(_ordered_batches(paths, mode, workers)) as batches,
+        contextlib.closing(_ordered_batches(paths, mode, workers, size)) as batches,
     ):
         for batch in batches:
             for arr in batch:
@@ -159,8 +162,13 @@ def load_imagefolder(
     max_train_per_class: int | None = None,
     max_test_per_class: int | None = None,
     workers: int | None = None,
+    image_size: int | None = None,
 ) -> DatasetArrays:
     """Decode ``root/train/<class>/*`` and ``root/test/<class>/*`` into arrays.
+
+    With ``image_size`` every image is resized (bicubic) to ``image_size`` square, so
+    folders of photos of many sizes (Office-Caltech-10, DomainNet) can be read;
+    without it all images must share one size.
 
     Classes are the sorted subdirectory names (label = index); files are taken
     in name order, the first ``max_*_per_class`` of each class when given, so a
@@ -173,6 +181,9 @@ def load_imagefolder(
         "train": _check_limit("max_train_per_class", max_train_per_class),
         "test": _check_limit("max_test_per_class", max_test_per_class),
     }
+    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int)
+                                   or image_size < 1):
+        raise DataError(f"imagefolder: 'image_size' must be a positive integer, got {image_size!r}")
     if workers is None:
         workers = default_workers()
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -193,7 +204,7 @@ def load_imagefolder(
     train, test = listed["train"][1], listed["test"][1]
     # one pass (and one worker pool) over both splits; train first, so its first
     # image sets the size every other image must have
-    images = _decode_all([p for p, _ in train + test], mode, workers, f"decode {root.name}")
+    images = _decode_all([p for p, _ in train + test], mode, workers, f"decode {root.name}", image_size)
     labels = np.fromiter((label for _, label in train + test), np.int64, len(train) + len(test))
     return DatasetArrays(
         x_train=images[: len(train)],
@@ -206,5 +217,6 @@ def load_imagefolder(
             "mode": mode,
             "max_train_per_class": max_train_per_class,
             "max_test_per_class": max_test_per_class,
+            **({"image_size": image_size} if image_size is not None else {}),
         },
     )

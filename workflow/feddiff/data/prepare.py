@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from feddiff.data.digits import load_digits_source
+from feddiff.data.domains import load_domains
 from feddiff.data.errors import DataError
 from feddiff.data.h5 import DatasetArrays, save_dataset
 from feddiff.data.imagefolder import load_imagefolder
@@ -28,6 +29,7 @@ SOURCES: dict[str, Callable[..., DatasetArrays]] = {
     "digits": load_digits_source,
     "imagefolder": load_imagefolder,
     **TORCHVISION_SOURCES,
+    "domains": load_domains,  # several of the above as named domains (feddiff.data.domains)
 }
 #: Spec keys that label a dataset for humans and are not passed to loaders.
 DESCRIPTIVE_KEYS = frozenset({"source", "name", "description"})

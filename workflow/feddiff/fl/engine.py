@@ -10,18 +10,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from feddiff.errors import NonFiniteLossError
 from feddiff.fl.checkpoint import load_checkpoint, save_checkpoint
 from feddiff.fl.data import FederatedData, epoch_batches
+from feddiff.fl.evaluation import EvalDomains, evaluate, evaluate_round
 from feddiff.fl.sampling import client_generator, sample_clients
 from feddiff.fl.settings import TrainSettings
 from feddiff.fl.strategy import ClientUpdate, LocalContext, Strategy
 from feddiff.fl.vectorized import VectorizedTrainer, autocast_context, use_vectorized
 
 log = logging.getLogger(__name__)
+
+__all__ = ["METRIC_COLUMNS", "RoundCallback", "evaluate", "run_federated", "train_client"]
 
 METRIC_COLUMNS = [
     "round",
@@ -34,36 +37,6 @@ METRIC_COLUMNS = [
 ]
 
 RoundCallback = Callable[[int, dict[str, Any]], None]
-
-
-class NonFiniteLossError(RuntimeError):
-    """A client's local loss became NaN or infinite."""
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module, data: FederatedData, batch_size: int, settings: TrainSettings | None = None
-) -> tuple[float, float]:
-    """Test accuracy (fraction) and mean cross-entropy of ``model`` on the test split.
-
-    Batches stay on the device and the two sums come back in one host sync;
-    ``settings`` adds bf16 autocast / channels-last on CUDA.
-    """
-    model.eval()
-    correct = torch.zeros((), device=data.device)
-    loss_sum = torch.zeros((), device=data.device)
-    channels_last = settings is not None and settings.channels_last and data.device.type == "cuda"
-    autocast = autocast_context(settings or TrainSettings(), data.device)
-    for x, y in data.test_batches(batch_size):
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast:
-            _, logits = model(x)
-        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
-        correct += (logits.argmax(1) == y).sum()
-    n = data.y_test.numel()
-    correct_f, loss_f = torch.stack([correct, loss_sum]).tolist()
-    return correct_f / n, loss_f / n
 
 
 def train_client(
@@ -136,11 +109,15 @@ def run_federated(
     fingerprint: str = "",
     on_round_end: RoundCallback | None = None,
     progress: bool = True,
+    domains: EvalDomains | None = None,
 ) -> tuple[nn.Module, list[dict[str, Any]]]:
     """Run ``settings.rounds`` rounds of federated training; return the model and metrics.
 
     ``model`` must already be initialised (seeded) and on ``data.device``. With a
     ``checkpoint_path`` the run resumes from the last completed round it finds there.
+    With ``domains`` (a multi-domain dataset) each row also has per-domain accuracies
+    (:mod:`feddiff.fl.evaluation`, which also tests per-client models when the
+    strategy has them).
     """
     num_clients = len(data.clients)
     global_model = strategy.wrap_model(model).to(data.device)
@@ -204,15 +181,18 @@ def run_federated(
                 loss_total += loss_sum
                 steps_total += steps
         strategy.aggregate(global_model, updates, rnd)
-        acc, test_loss = evaluate(global_model, data, settings.eval_batch_size, settings)
+        scores = evaluate_round(strategy, global_model, local, data, domains,
+                                settings.eval_batch_size, settings)
+        acc = scores.pop("test_acc")
         row = {
             "round": rnd,
             "test_acc": acc,
-            "test_loss": test_loss,
+            "test_loss": scores.pop("test_loss"),
             "train_loss": float(loss_total) / max(steps_total, 1),
             "seconds": time.perf_counter() - tic,
             "params_up": sum(u.params_up for u in updates),
             "params_down": params_down,
+            **scores,
             **strategy.round_metrics(),
         }
         rows.append(row)

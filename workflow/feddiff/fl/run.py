@@ -2,7 +2,9 @@
 
 Reads the prepared dataset (HDF5) and the partition, trains, and writes
 ``metrics.csv``, ``model.safetensors`` and ``run.json`` into the run directory, each
-atomically. A ``checkpoint.pt`` in the same directory lets a killed run resume; it is
+atomically. On a multi-domain dataset ``metrics.csv`` also has per-domain accuracies
+(``test_acc_<domain>``, ``test_acc_domain_mean``), computed inside the run because a
+per-client method's own models (FedBN's batch norm) live only in the checkpoint. A ``checkpoint.pt`` in the same directory lets a killed run resume; it is
 removed once the run's outputs are written.
 """
 
@@ -21,6 +23,7 @@ from safetensors.torch import save_file
 from feddiff.data.h5 import dataset_fingerprint, load_dataset
 from feddiff.fl.data import FederatedData
 from feddiff.fl.engine import METRIC_COLUMNS, RoundCallback, run_federated
+from feddiff.fl.evaluation import EvalDomains
 from feddiff.fl.settings import TrainSettings
 from feddiff.fl.strategy import build_strategy
 from feddiff.models import build_model
@@ -69,6 +72,12 @@ def train_run(
         arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test,
         clients, arrays.num_classes, device,
     )
+    domains = None
+    if arrays.has_domains:  # per-domain accuracy columns (feddiff.fl.evaluation)
+        assert arrays.domain_names is not None and arrays.domain_train is not None
+        assert arrays.domain_test is not None
+        domains = EvalDomains.from_arrays(arrays.domain_names, arrays.domain_train, arrays.domain_test,
+                                          clients, device)
     strategy = build_strategy(settings["method"], num_clients=len(clients), num_classes=arrays.num_classes)
     strategy.bind_data(data, dataset_fingerprint(data_path))
     seed_everything(seed)
@@ -83,6 +92,7 @@ def train_run(
         fingerprint=run_fingerprint(settings, data_path, partition_path),
         on_round_end=on_round_end,
         progress=progress,
+        domains=domains,
     )
     extra = [c for c in pd.DataFrame(rows).columns if c not in METRIC_COLUMNS]  # a strategy's own columns
     metrics = pd.DataFrame(rows, columns=METRIC_COLUMNS + extra)

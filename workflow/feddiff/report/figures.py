@@ -6,7 +6,9 @@ that round. Panels are laid out with one row per (experiment, dataset) and one
 column per partition; a method keeps its colour in every panel so the single shared
 legend is unambiguous. Runs of different experiments are never averaged together:
 they get separate rows, and the experiment is named in the titles when there is more
-than one.
+than one. Runs on a multi-domain dataset get one more row per domain (accuracy on that
+domain's test split) and one for the mean over domains, below their overall row
+(columns of :mod:`feddiff.fl.domain_columns`).
 
 Figures are built on a bare ``Figure`` with the Agg canvas rather than pyplot, so no
 global state or interactive backend is involved.
@@ -22,6 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from feddiff.fl.domain_columns import DOMAIN_MEAN, domain_columns, domain_name
 from feddiff.report.collect import RunResult, group_runs, resolve_order
 from feddiff.utils.atomic import atomic_path
 
@@ -29,12 +32,16 @@ CURVE_COLUMNS = ["experiment", "dataset", "partition", "method", "round", "mean"
 _LINESTYLES = ("-", "--", ":", "-.")
 
 
-def accuracy_curves(runs: list[RunResult]) -> pd.DataFrame:
-    """Per-round mean/std (percent) and seed count ``n`` of each plotted line, tidy."""
+def accuracy_curves(runs: list[RunResult], column: str = "test_acc") -> pd.DataFrame:
+    """Per-round mean/std (percent) and seed count ``n`` of each plotted line, tidy.
+
+    ``column`` picks the metric (a per-domain column: only the runs that have it).
+    """
     frames = []
+    runs = [r for r in runs if column in r.metrics.columns]
     for (experiment, dataset, method, partition), members in group_runs(runs).items():
-        stacked = pd.concat([r.metrics[["round", "test_acc"]] for r in members])
-        acc = stacked.groupby("round", sort=True)["test_acc"]
+        stacked = pd.concat([r.metrics[["round", column]] for r in members])
+        acc = stacked.groupby("round", sort=True)[column]
         curve = pd.DataFrame(
             {"mean": acc.mean() * 100.0, "std": acc.std(ddof=1) * 100.0, "n": acc.size()}
         ).reset_index()
@@ -43,7 +50,28 @@ def accuracy_curves(runs: list[RunResult]) -> pd.DataFrame:
         curve.insert(0, "dataset", dataset)
         curve.insert(0, "experiment", experiment)
         frames.append(curve)
+    if not frames:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
     return pd.concat(frames, ignore_index=True)[CURVE_COLUMNS]
+
+
+def _metric_rows(runs: list[RunResult]) -> list[tuple[str, str, str]]:
+    """(experiment, dataset, column) per figure row: overall, then each domain and the mean."""
+    rows: list[tuple[str, str, str]] = []
+    for experiment, dataset in dict.fromkeys((r.experiment, r.dataset) for r in runs):
+        rows.append((experiment, dataset, "test_acc"))
+        cols: list[str] = []
+        for r in runs:
+            if (r.experiment, r.dataset) == (experiment, dataset):
+                cols += [c for c in domain_columns(r.metrics.columns) if c not in cols]
+        rows += [(experiment, dataset, c) for c in [*cols, DOMAIN_MEAN] if cols]
+    return rows
+
+
+def _row_label(column: str) -> str:
+    if column == "test_acc":
+        return ""
+    return " · mean over domains" if column == DOMAIN_MEAN else f" · domain {domain_name(column)}"
 
 
 def _style(index: int) -> dict[str, str]:
@@ -86,23 +114,25 @@ def build_accuracy_figure(
     """Lay out the panels; exposed separately from saving so it can be inspected."""
     if not runs:
         raise ValueError("no runs to plot")
-    curves = accuracy_curves(runs)
     methods = resolve_order((r.method for r in runs), method_order)
     partitions = resolve_order((r.partition for r in runs), partition_order)
-    rows = list(dict.fromkeys((r.experiment, r.dataset) for r in runs))
-    many_experiments = len({e for e, _ in rows}) > 1
-    fig = Figure(figsize=(4.0 * len(partitions), 3.2 * len(rows) + 0.8), layout="constrained")
+    rows = _metric_rows(runs)
+    curves = {c: accuracy_curves(runs, c) for c in dict.fromkeys(c for _, _, c in rows)}
+    many_experiments = len({e for e, _, _ in rows}) > 1
+    # at least 6 in wide: the suptitle and legend of a one-partition figure fit
+    fig = Figure(figsize=(max(4.0 * len(partitions), 6.0), 3.2 * len(rows) + 0.8), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(rows), len(partitions), squeeze=False, sharey="row")
     handles: dict[str, object] = {}
-    for r, (experiment, dataset) in enumerate(rows):
+    for r, (experiment, dataset, column) in enumerate(rows):
         labelled_row = False  # y ticks are shared per row: label its first drawn panel
         for c, partition in enumerate(partitions):
             ax = axes[r][c]
-            panel = curves[
-                (curves["experiment"] == experiment)
-                & (curves["dataset"] == dataset)
-                & (curves["partition"] == partition)
+            frame = curves[column]
+            panel = frame[
+                (frame["experiment"] == experiment)
+                & (frame["dataset"] == dataset)
+                & (frame["partition"] == partition)
             ]
             if panel.empty:
                 ax.set_axis_off()
@@ -111,7 +141,7 @@ def build_accuracy_figure(
                 {k: v for k, v in _draw_panel(ax, panel, methods).items() if k not in handles}
             )
             seeds = panel.groupby("method")["n"].max().astype(int).tolist()
-            title = f"{dataset} · {partition}"
+            title = f"{dataset} · {partition}{_row_label(column)}"
             if many_experiments:
                 title = f"{experiment}: {title}"
             ax.set_title(f"{title}\n{_seed_note(seeds)}", fontsize=10)
