@@ -8,12 +8,18 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-validate(config, schema="../config/schema/config.schema.yaml")
-
 # The package lives in workflow/; make it importable here and in every job, whether or
 # not it was pip-installed (conda envs built by --sdm conda do not install it).
 PACKAGE_DIR = os.path.join(workflow.basedir, "workflow")
 sys.path.insert(0, PACKAGE_DIR)
+
+from feddiff.config import expand_method_grids
+
+# Hyperparameter grids (list-valued method keys) become one plain method per
+# combination before anything else reads the config.
+expand_method_grids(config)
+validate(config, schema="../config/schema/config.schema.yaml")
+
 # Relative to the working directory, so moving a project with its results does not
 # change the command (a params change would trigger reruns).
 FEDDIFF = (
@@ -36,6 +42,7 @@ PARTITIONS_BY_TAG = {
     partition_tag(setting): (name, setting) for name, setting in config["partitions"].items()
 }
 LOG_DIR = "results/logs"
+BENCH_DIR = "results/benchmarks"  # Snakemake benchmark: files (wall time, max RSS) of the costly rules
 
 
 wildcard_constraints:
@@ -51,7 +58,8 @@ def as_json(obj):
 
 
 def dataset_spec(wildcards):
-    return as_json(config["datasets"][wildcards.dataset])
+    # Key order kept: a multi-domain dataset stores its domains in declaration order.
+    return json.dumps(config["datasets"][wildcards.dataset])
 
 
 def partition_setting(wildcards):

@@ -114,9 +114,7 @@ def test_schema_declares_each_strategys_hyperparameters_and_defaults() -> None:
     import dataclasses
 
     from feddiff.config import load_schema
-    from feddiff.fl.strategy import STRATEGIES
-
-    import feddiff.fl.strategies  # noqa: F401
+    from feddiff.fl.strategies import STRATEGIES
 
     method = load_schema()["$defs"]["method"]
     assert set(method["properties"]["strategy"]["enum"]) == set(STRATEGIES)
@@ -129,8 +127,8 @@ def test_schema_declares_each_strategys_hyperparameters_and_defaults() -> None:
         props = {k: v for k, v in then["properties"].items() if k != "strategy"}
         declared[name] = {k: v.get("default") for k, v in props.items()}
     assert set(declared) == set(STRATEGIES)
-    for name, cls in STRATEGIES.items():
-        fields = {f.name: f.default for f in dataclasses.fields(cls.Params)}
+    for name, entry in STRATEGIES.items():
+        fields = {f.name: f.default for f in dataclasses.fields(entry.params)}
         assert declared[name] == fields, name
 
 

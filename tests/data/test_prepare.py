@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from feddiff.data import SOURCES, DataError, dataset_fingerprint, load_dataset, load_source, prepare_dataset
+from feddiff.config import load_schema
 from feddiff.data.h5 import fingerprint_arrays
 
 from .test_imagefolder import LAYOUT
@@ -15,7 +16,10 @@ from .test_torchvision_sources import _fake_mnist
 
 
 def test_known_sources() -> None:
-    assert set(SOURCES) == {"digits", "imagefolder", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn"}
+    assert set(SOURCES) == {"digits", "imagefolder", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn",
+                            "celeba", "usps", "domains"}
+    schema = load_schema()["properties"]["datasets"]["additionalProperties"]["properties"]["source"]["enum"]
+    assert set(schema) == set(SOURCES)  # every loader can be named in a config, and only those
 
 
 def test_prepare_digits_writes_a_loadable_file(tmp_path: Path) -> None:

@@ -182,6 +182,33 @@ def test_norm_pooling_is_the_l2_norm_over_positions() -> None:
     torch.testing.assert_close(reduce_maps(maps, pca, "mean"), torch.tensor([[3.5, 0.0]]))
 
 
+def test_why_norm_pooling_post_relu_embeddings_reach_norm_targets_not_signed_means() -> None:
+    """Worked by hand: hypercolumns (3, 1) and (-5, -1) after centring on mean (0, 0) and a
+    rotation by 90 degrees (components (0, 1) and (-1, 0))."""
+    maps = torch.tensor([[[[3.0, -5.0]], [[1.0, -1.0]]]])  # (1, C=2, h=1, w=2)
+    comps = torch.tensor([[0.0, 1.0], [-1.0, 0.0]])
+    pca = LayerPCA(comps, torch.zeros(2), torch.ones(2), torch.ones(2), 2)
+    # projections: (1, -3) and (-1, 5); mean: (0, 1); norm: (sqrt(1 + 1), sqrt(9 + 25))
+    mean = reduce_maps(maps, pca, "mean")
+    norm = reduce_maps(maps, pca, "norm")
+    torch.testing.assert_close(mean, torch.tensor([[0.0, 1.0]]))
+    torch.testing.assert_close(norm, torch.tensor([[2.0**0.5, 34.0**0.5]]))
+    # a second image whose mean-pooled target has a negative entry:
+    maps2 = torch.tensor([[[[1.0, 1.0]], [[1.0, 3.0]]]])  # projections (1, -1), (3, -1): mean (2, -1)
+    target = reduce_maps(maps2, pca, "mean")[0]
+    torch.testing.assert_close(target, torch.tensor([2.0, -1.0]))
+    # the best cosine a non-negative (post-ReLU) embedding z reaches is |t_+| / |t|: 2 / sqrt5
+    # here, found by brute force over the non-negative quarter circle; the norm-pooled target
+    # (non-negative) is matched exactly (cos 1) by z = the target itself
+    angles = torch.linspace(0, torch.pi / 2, 2001)
+    z = torch.stack([angles.cos(), angles.sin()], 1)
+    best = torch.nn.functional.cosine_similarity(z, target[None], dim=1).max().item()
+    assert best == pytest.approx(2 / 5**0.5, abs=1e-6)
+    t_norm = reduce_maps(maps2, pca, "norm")[0]
+    assert (t_norm >= 0).all()
+    assert torch.nn.functional.cosine_similarity(z, t_norm[None], dim=1).max().item() == pytest.approx(1.0, abs=1e-6)
+
+
 class Interrupt(Exception):
     pass
 

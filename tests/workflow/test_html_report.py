@@ -201,10 +201,11 @@ def test_report_pages_and_figures_render_in_chromium(report_html: Path, tmp_path
     # the paper comparison: the paper's number beside ours, the difference, "–" where none
     acc_page = _data_uri_bytes(views["results/tables/paper_tiny_acc.html"]["src"]).decode()
     assert "Paper numbers from: <em>Test paper (2025), arXiv:0000.00000v1, Table 1" in acc_page
-    assert re.search(r"<td[^>]*>fedavg</td><td[^>]*>iid</td>(<td[^>]*>[0-9.]+</td>){2}"
-                     r"<td[^>]*>90\.00</td><td[^>]*>[+-][0-9]+\.[0-9]{2}</td>", acc_page), acc_page
-    assert re.search(r"<td[^>]*>feddifrc</td><td[^>]*>dir</td>(<td[^>]*>[0-9.]+</td>){2}"
-                     r"<td[^>]*>–</td><td[^>]*>–</td>", acc_page), acc_page
+    assert re.search(r"<td[^>]*>fedavg</td><td[^>]*>iid</td>(<td[^>]*>[0-9.]+</td>){3}"
+                     r"<td[^>]*>90\.00</td>(<td[^>]*>[+-][0-9]+\.[0-9]{2}</td>){2}", acc_page), acc_page
+    assert re.search(r"<td[^>]*>feddifrc</td><td[^>]*>dir</td>(<td[^>]*>[0-9.]+</td>){3}"
+                     r"<td[^>]*>–</td><td[^>]*>–</td><td[^>]*>–</td>", acc_page), acc_page
+    assert "Δ (ours best round − paper)" in acc_page and "Δ (ours last-2 mean − paper)" in acc_page
     fid_page = _data_uri_bytes(views["results/tables/paper_tiny_fid.html"]["src"]).decode()
     assert "ours FD (classifier features)" in fid_page and "12.50" in fid_page and "Δ is left out" in fid_page
     for path in ("results/tables/diffusion_fid.html", kmeans):

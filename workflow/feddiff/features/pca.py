@@ -80,8 +80,19 @@ def hypercolumns(maps: torch.Tensor) -> torch.Tensor:
 def reduce_maps(maps: torch.Tensor, pca: LayerPCA, pooling: str) -> torch.Tensor:
     """(..., C, h, w) -> (..., d): PCA of each hypercolumn, then pooled over positions.
 
-    ``mean`` is global average pooling; ``norm`` is the reference code's L2 norm of
-    each component over positions.
+    ``mean`` is global average pooling: signed coordinates, centred on the fit's mean,
+    so about half are negative. ``norm`` is the reference code's pooling (FedDifRC's
+    ``get_noise_fea``: each component's L2 norm over the ``h*w`` positions): a
+    non-negative vector, the energy of each component. Why it matters: FedDifRC
+    contrasts the classifier's penultimate features with these vectors directly, with no
+    projection head when the widths match (ResNet-10's 512 = 256 + 128 + 128), and those
+    features are post-ReLU averages, hence >= 0. A non-negative ``z`` can reach at best
+    ``cos(z, t) = |t_+| / |t|`` against a target ``t`` (``t_+`` its positive part), so
+    against signed mean-pooled targets TDCL's positives and NDCR's targets are partly out
+    of reach (and ``cos = 0`` when a target has no positive entry), while norm-pooled
+    targets are all reachable. The paper configs use ``norm`` for this reason (and
+    because the reference does); ``mean`` remains for backbones and models where a head
+    maps the features (``projection: linear``), which can produce signed outputs.
     """
     cols = hypercolumns(maps.float())
     comps = pca.components.to(cols.device)

@@ -32,7 +32,10 @@ class FeatureSettings:
     paper's "layers 2-4" of Stable Diffusion are indices 1, 2, 3. ``dims`` is the PCA
     width kept per block. ``model`` is a Hugging Face id or a local folder
     (``stable_diffusion``: a diffusers pipeline folder; ``ddpm``: a folder with
-    ``unet/`` and ``scheduler/``, e.g. a federated DDPM run's ``model/``).
+    ``unet/`` and ``scheduler/``, e.g. a federated DDPM run's ``model/``). ``pooling``:
+    ``mean`` (signed) or the reference's ``norm`` (non-negative), which a post-ReLU
+    embedding with no projection head can match; the paper configs use ``norm`` (see
+    :func:`feddiff.features.pca.reduce_maps`).
     """
 
     backbone: str = "stable_diffusion"

@@ -8,18 +8,20 @@ and returns original dataset indices per client. Every scheme seeds a
 only, never on what else touched numpy's global RNG.
 
 Schemes are called as ``SCHEMES[name](labels, num_clients, seed, num_classes,
-**params)`` and return positions into ``labels``.
+**params)`` and return positions into ``labels``. The ``domain`` scheme also gets the
+per-sample domain array and the domain names (:data:`DATA_PARAMS`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from feddiff.partition.dirichlet import dirichlet
 from feddiff.partition.dirichlet_min import dirichlet_min
+from feddiff.partition.domain import check_clients_per_domain, domain
 from feddiff.partition.iid import (
     check_int,
     check_labels,
@@ -28,7 +30,7 @@ from feddiff.partition.iid import (
     iid,
 )
 from feddiff.partition.longtail import check_imb_factor, long_tail_indices
-from feddiff.partition.pathological import pathological
+from feddiff.partition.pathological import ASSIGNMENTS, DEFAULT_ASSIGNMENT, pathological
 from feddiff.partition.quantity import quantity
 
 __all__ = ["SCHEMES", "SCHEME_KEYS", "partition_indices", "validate_setting"]
@@ -37,6 +39,7 @@ SCHEMES: dict[str, Callable[..., list[np.ndarray]]] = {
     "iid": iid,
     "dirichlet": dirichlet,
     "dirichlet_min": dirichlet_min,
+    "domain": domain,
     "pathological": pathological,
     "quantity": quantity,
 }
@@ -48,13 +51,16 @@ SCHEME_KEYS: dict[str, frozenset[str]] = {
     "iid": frozenset(),
     "dirichlet": frozenset({"alpha"}),
     "dirichlet_min": frozenset({"alpha", "min_size"}),
-    "pathological": frozenset({"classes_per_client"}),
+    "domain": frozenset({"clients_per_domain", "alpha", "min_size"}),
+    "pathological": frozenset({"classes_per_client", "assignment"}),
     "quantity": frozenset({"alpha", "min_size"}),
 }
 """Scheme parameters allowed in a setting; any other key is a config error."""
 
 _REQUIRED = {"dirichlet": ("alpha",), "dirichlet_min": ("alpha",), "quantity": ("alpha",)}
 _MIN_SIZE_DEFAULT = {"dirichlet_min": 10, "quantity": 1}
+DATA_PARAMS = {"domain": ("domains", "domain_names")}
+"""Per-sample data a scheme needs besides the labels (passed to :func:`partition_indices`)."""
 
 
 def _key(name: str, value: object, err: ValueError) -> ValueError:
@@ -122,6 +128,18 @@ def validate_setting(setting: Mapping[str, Any], num_samples: int, num_classes: 
             check_int("classes_per_client", per, minimum=1, maximum=num_classes)
         except ValueError as err:
             raise _key("classes_per_client", per, err) from None
+        assignment = setting.get("assignment", DEFAULT_ASSIGNMENT)
+        if assignment not in ASSIGNMENTS:
+            raise ValueError(
+                f"setting['assignment']={assignment!r}: must be one of {list(ASSIGNMENTS)}"
+            )
+    if scheme == "domain" and "clients_per_domain" in setting:
+        try:
+            check_clients_per_domain(setting["clients_per_domain"], k)
+        except ValueError as err:
+            raise _key("clients_per_domain", setting["clients_per_domain"], err) from None
+    if scheme == "domain" and "min_size" in setting and "alpha" not in setting:
+        raise ValueError("setting['min_size'] applies to scheme 'domain' only with 'alpha'")
 
 
 def partition_indices(
@@ -129,13 +147,16 @@ def partition_indices(
     setting: Mapping[str, Any],
     seed: int,
     num_classes: int | None = None,
+    domains: np.ndarray | None = None,
+    domain_names: Sequence[str] | None = None,
 ) -> list[np.ndarray]:
     """Apply the long-tail pre-step (when ``imb_factor`` is given), then the scheme.
 
     Returns one int64 array of ORIGINAL dataset indices per client (client ``k`` is
     element ``k``): sorted, except for ``dirichlet``, which keeps the reference order.
     The setting is validated twice: against the full dataset, and again against the
-    samples the long-tail step keeps.
+    samples the long-tail step keeps. ``domains`` (one domain index per sample) and
+    ``domain_names`` are required by the ``domain`` scheme and ignored by the others.
     """
     labels, num_classes = check_labels(labels, num_classes)
     validate_setting(setting, labels.size, num_classes)
@@ -147,6 +168,16 @@ def partition_indices(
         validate_setting(setting, kept.size, num_classes)
     scheme = setting["scheme"]
     params = {key: setting[key] for key in SCHEME_KEYS[scheme] if key in setting}
+    if scheme in DATA_PARAMS:
+        if domains is None or domain_names is None:
+            raise ValueError(
+                f"scheme {scheme!r} needs a dataset with domains (source 'domains'); "
+                "this one records none"
+            )
+        domains = np.asarray(domains)
+        if domains.shape != labels.shape:
+            raise ValueError(f"domains has shape {domains.shape}, labels {labels.shape}")
+        params.update(domains=domains[kept], domain_names=list(domain_names))
     parts = SCHEMES[scheme](
         labels[kept], int(setting["num_clients"]), seed, num_classes, **params
     )

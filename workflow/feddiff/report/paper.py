@@ -15,19 +15,30 @@ number: it declares the table (and its source) before its numbers are entered, a
 leave ``partition``/``method`` empty. A number is never guessed: a cell without a row
 shows "–", never 0.
 
+``dataset``, ``partition`` and ``method`` may be ``*`` (any): a paper number that is
+not specific to a cell, e.g. FedDiffuse's "up to 74 %" fewer parameters, sits beside
+every cell it speaks about; a row naming the cell wins over a ``*`` row.
+
 A config links an experiment (or the diffusion section) to a table with
 ``paper: {table: <id>, values: <csv>}``; :func:`check_paper_links` checks the link
 when the config is validated, and the pipeline writes
 ``results/tables/paper_<id>.{csv,md,tex}`` (and ``.html`` for the report) from the
 accuracy table (``accuracy.csv``) or the FID table (``diffusion_fid.csv``):
 
-- accuracy: per (experiment, dataset, method, partition) ours — final round and mean of
-  the last k rounds, each mean ± sample std over seeds as in the accuracy table — the
-  paper's number and the difference **ours last-k mean − paper**;
+- accuracy: per (experiment, dataset, method, partition) ours — final round, mean of
+  the last k rounds and best round, each mean ± sample std over seeds as in the
+  accuracy table — the paper's number and two differences, each named for what it
+  subtracts: **ours best round − paper** (like for like: the reference code of
+  FedDifRC prints the best round's accuracy, the maximum over rounds, which is most
+  likely what its paper reports) and **ours last-k mean − paper** (our headline, less
+  optimistic: the best round is picked on the test set). The CSV also has
+  ``ours_final_minus_paper``;
 - FID: per (dataset, partition, mode) our final-round FID (mean ± std over seeds) and the
   paper's, difference **ours − paper**, only where ours is Inception FID (offline it is a
   classifier-feature Fréchet distance on another scale: shown, not subtracted); the
   communication metrics compare our parameter savings against FULL with the paper's.
+  ``max_total_saved_pct`` is a paper's single "up to" number (its best mode): it is shown
+  beside every mode, and subtracted only in the row of our best mode.
 """
 
 from __future__ import annotations
@@ -58,6 +69,9 @@ class Metric:
     ours_mean: str
     ours_std: str | None
     unit: str
+    #: The paper gives one number for its best mode ("up to"): shown beside every mode,
+    #: subtracted only from our best mode (largest value in the same dataset/partition).
+    best_of_modes: bool = False
 
 
 #: Per link kind, the metrics a values row may carry, in display order.
@@ -69,15 +83,27 @@ METRICS: dict[str, dict[str, Metric]] = {
                                    None, "%"),
         "total_saved_pct": Metric("total_saved_pct", "parameters saved vs FULL (%)",
                                   "total_reduction_vs_full_pct", None, "%"),
+        "max_total_saved_pct": Metric("max_total_saved_pct", "parameters saved vs FULL, paper: best mode (%)",
+                                      "total_reduction_vs_full_pct", None, "%", best_of_modes=True),
     },
 }
 #: Where each kind's results come from (written by the report / diffuse-report stages).
 RESULTS_TABLE = {"accuracy": "results/tables/accuracy.csv", "fid": "results/tables/diffusion_fid.csv"}
+#: Accuracy rows fill the ``ours_final/lastk/best_*`` columns and their three differences
+#: (``ours_mean``/``ours_std``/``ours_minus_paper`` stay empty); FID-table rows fill
+#: ``ours_mean``/``ours_std``/``ours_minus_paper`` only. Empty = NaN, never 0.
 COMPARISON_COLUMNS = [
     "group", "dataset", "method", "partition", "metric", "n_seeds", "n_rounds",
-    "ours_final_mean", "ours_final_std", "ours_mean", "ours_std", "ours_kind",
-    "paper", "difference", "comparable", "source",
+    "ours_final_mean", "ours_final_std", "ours_lastk_mean", "ours_lastk_std", "ours_best_mean", "ours_best_std",
+    "ours_mean", "ours_std", "ours_kind", "paper",
+    "ours_best_round_minus_paper", "ours_final_minus_paper", "ours_lastk_mean_minus_paper", "ours_minus_paper",
+    "comparable", "source",
 ]
+#: Accuracy statistics of our runs (columns of accuracy.csv) and their CSV names here.
+ACCURACY_STATS = {"final": "ours_final", "lastk": "ours_lastk", "best": "ours_best"}
+ACCURACY_DELTAS = {"best": "ours_best_round_minus_paper", "final": "ours_final_minus_paper",
+                   "lastk": "ours_lastk_mean_minus_paper"}
+WILDCARD = "*"
 DIFFUSION_GROUP = "diffusion"
 
 
@@ -229,10 +255,29 @@ def check_paper_links(config: Mapping[str, Any]) -> None:
 
 
 # ---- the comparison -------------------------------------------------------------------
-def _lookup(values: pd.DataFrame, table: str) -> dict[tuple[str, str, str, str], tuple[float, str]]:
+Key = tuple[str, str, str, str]
+
+
+def _lookup(values: pd.DataFrame, table: str) -> dict[Key, tuple[float, str]]:
     rows = values[(values["table"] == table) & values["value"].notna()]
     return {(r.dataset, r.partition, r.method, r.metric): (float(r.value), str(r.source))
             for r in rows.itertuples(index=False)}
+
+
+def _find(lookup: Mapping[Key, tuple[float, str]], dataset: str, partition: str, method: str,
+          metric: str) -> tuple[float, str]:
+    """The paper's number for a cell: the row naming it, else the most specific ``*`` row."""
+    candidates = [(d, p, m) for d in (dataset, WILDCARD) for p in (partition, WILDCARD) for m in (method, WILDCARD)]
+    for d, p, m in sorted(candidates, key=lambda c: sum(x == WILDCARD for x in c)):  # stable: exact first
+        if (d, p, m, metric) in lookup:
+            return lookup[(d, p, m, metric)]
+    return math.nan, ""
+
+
+def paper_value(values: pd.DataFrame, table: str, dataset: str, partition: str, method: str,
+                metric: str) -> tuple[float, str]:
+    """(number, source) the comparison would show for one cell (NaN, "" if none)."""
+    return _find(_lookup(values, table), dataset, partition, method, metric)
 
 
 def _nan(x: Any) -> float:
@@ -240,6 +285,30 @@ def _nan(x: Any) -> float:
         return float(x)
     except (TypeError, ValueError):
         return math.nan
+
+
+def _minus(ours: float, paper: float) -> float:
+    return math.nan if math.isnan(ours) or math.isnan(paper) else ours - paper
+
+
+def _accuracy_row(r: Mapping[str, Any], paper: float) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for stat, col in ACCURACY_STATS.items():
+        out[f"{col}_mean"], out[f"{col}_std"] = _nan(r.get(f"{stat}_mean")), _nan(r.get(f"{stat}_std"))
+        out[ACCURACY_DELTAS[stat]] = _minus(out[f"{col}_mean"], paper)
+    return out
+
+
+def _best_of_modes_only(comp: pd.DataFrame) -> pd.DataFrame:
+    """For "up to" metrics keep the difference only in the row(s) of our largest value."""
+    for metric in (m.name for kind in METRICS.values() for m in kind.values() if m.best_of_modes):
+        sel = comp["metric"] == metric
+        if not sel.any():
+            continue
+        best = comp[sel].groupby(["group", "dataset", "partition"])["ours_mean"].transform("max")
+        not_best = best.index[comp.loc[best.index, "ours_mean"] != best]
+        comp.loc[not_best, "ours_minus_paper"] = math.nan
+    return comp
 
 
 def comparison_table(
@@ -250,8 +319,9 @@ def comparison_table(
     ``results`` is the accuracy table (``kind="accuracy"``, rows of the experiments in
     ``groups``) or the FID table (``kind="fid"``). Rows keep the results' order. Metrics
     are those of the kind that the table has rows for (always the first: accuracy or
-    FID). ``difference`` = ours − paper (accuracy: ours last-k mean), NaN where either
-    is missing or the two are not comparable.
+    FID). Accuracy: ours final / last-k mean / best round and each minus the paper.
+    FID table: ``ours_minus_paper``, NaN where either is missing or the two are not
+    comparable (and, for a best-of-modes metric, outside our best mode's row).
     """
     if kind not in METRICS:
         raise ValueError(f"kind must be one of {sorted(METRICS)}, got {kind!r}")
@@ -272,21 +342,24 @@ def comparison_table(
     for r in res.to_dict("records"):
         ds, part, method = str(r["dataset"]), str(r["partition"]), str(r["method"])
         for m in metrics:
-            paper, source = lookup.get((ds, part, method, m.name), (math.nan, ""))
-            ours = _nan(r.get(m.ours_mean))
-            ours_kind = str(r.get("fid_kind", "")) if m.name == "fid" else ""
-            comparable = m.name != "fid" or ours_kind == inception
-            diff = ours - paper if comparable and not (math.isnan(ours) or math.isnan(paper)) else math.nan
-            rows.append({
+            paper, source = _find(lookup, ds, part, method, m.name)
+            row: dict[str, Any] = {c: math.nan for c in COMPARISON_COLUMNS}
+            row.update({
                 "group": str(r["experiment"]), "dataset": ds, "method": method, "partition": part,
                 "metric": m.name, "n_seeds": int(r.get("n_seeds", 1)), "n_rounds": int(r.get("n_rounds", 0)),
-                "ours_final_mean": _nan(r.get("final_mean")) if kind == "accuracy" else math.nan,
-                "ours_final_std": _nan(r.get("final_std")) if kind == "accuracy" else math.nan,
-                "ours_mean": ours, "ours_std": _nan(r.get(m.ours_std)) if m.ours_std else math.nan,
-                "ours_kind": ours_kind, "paper": paper, "difference": diff, "comparable": comparable,
-                "source": source,
+                "ours_kind": "", "paper": paper, "comparable": True, "source": source,
             })
-    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+            if kind == "accuracy":
+                row.update(_accuracy_row(r, paper))
+            else:
+                ours = _nan(r.get(m.ours_mean))
+                ours_kind = str(r.get("fid_kind", "")) if m.name == "fid" else ""
+                comparable = m.name != "fid" or ours_kind == inception
+                row.update(ours_mean=ours, ours_std=_nan(r.get(m.ours_std)) if m.ours_std else math.nan,
+                           ours_kind=ours_kind, comparable=comparable,
+                           ours_minus_paper=_minus(ours, paper) if comparable else math.nan)
+            rows.append(row)
+    return _best_of_modes_only(pd.DataFrame(rows, columns=COMPARISON_COLUMNS))
 
 
 def table_sources(values: pd.DataFrame, table: str) -> list[str]:
@@ -313,23 +386,36 @@ def _metric(name: str) -> Metric:
     return next(m for kind in METRICS.values() for m in kind.values() if m.name == name)
 
 
+def accuracy_header(last_k: int) -> list[str]:
+    """Column names of an accuracy block: each Δ says which of ours it subtracts."""
+    return ["method", "partition", "ours final", f"ours last-{last_k} mean", "ours best round", "paper",
+            "Δ (ours best round − paper)", f"Δ (ours last-{last_k} mean − paper)"]
+
+
 def _grid(block: pd.DataFrame, metric: str, last_k: int) -> tuple[list[str], list[list[str]]]:
-    """Header and body of one block: method, partition, ours (...), paper, difference."""
+    """Header and body of one block: method, partition, ours (...), paper, difference(s)."""
+    m = _metric(metric)
     if metric == "accuracy":
-        header = ["method", "partition", "ours final", f"ours last-{last_k} mean", "paper",
-                  f"Δ (ours last-{last_k} − paper)"]
+        header = accuracy_header(last_k)
     elif metric == "fid":
-        fid_label = _fid_label(block)
-        header = ["mode", "partition", f"ours {fid_label}", "paper FID", "Δ (ours − paper)"]
+        header = ["mode", "partition", f"ours {_fid_label(block)}", "paper FID", "Δ (ours − paper)"]
+    elif m.best_of_modes:
+        header = ["mode", "partition", "ours parameters saved vs FULL (%)", "paper: up to (best mode)",
+                  "Δ (ours best mode − paper)"]
     else:
-        header = ["mode", "partition", f"ours {_metric(metric).label}", "paper", "Δ (ours − paper)"]
+        header = ["mode", "partition", f"ours {m.label}", "paper", "Δ (ours − paper)"]
     body = []
     for r in block.itertuples(index=False):
         n = int(r.n_seeds)
         line = [str(r.method), str(r.partition)]
         if metric == "accuracy":
-            line.append(format_cell(r.ours_final_mean, r.ours_final_std, n))
-        line += [format_cell(r.ours_mean, r.ours_std, n), _plain(r.paper), _signed(r.difference)]
+            line += [format_cell(getattr(r, f"{col}_mean"), getattr(r, f"{col}_std"), n)
+                     for col in ACCURACY_STATS.values()]
+            line += [_plain(r.paper), _signed(r.ours_best_round_minus_paper), _signed(r.ours_lastk_mean_minus_paper)]
+        else:
+            paper = _plain(r.paper)
+            line += [format_cell(r.ours_mean, r.ours_std, n),
+                     f"up to {paper}" if m.best_of_modes and paper != DASH else paper, _signed(r.ours_minus_paper)]
         body.append(line)
     return header, body
 
@@ -351,8 +437,12 @@ def legend(block: pd.DataFrame, metric: str, last_k: int) -> str:
     missing = f"{DASH} = the paper gives no number for this cell (or it is not entered in the values file)"
     if metric == "accuracy":
         return (f"Test accuracy (%). Ours: final = after the last round, last-{last_k} mean = mean over the last "
-                f"{last_k} rounds, {spread}. Paper: the number the paper reports (source above). "
-                f"Δ = ours last-{last_k} mean − paper (positive: ours higher). {missing}.")
+                f"{last_k} rounds, best round = each run's highest accuracy over all rounds (picked on the test "
+                f"set, so optimistic), each {spread}. Paper: the number the paper reports (source above). "
+                "Δ (ours best round − paper) compares like for like: the reference code prints the best round's "
+                "accuracy, which the paper's number most likely is. "
+                f"Δ (ours last-{last_k} mean − paper) compares our headline number. Positive: ours higher. "
+                f"{missing}.")
     if metric == "fid":
         kinds = " / ".join(sorted(k for k in set(block["ours_kind"]) if k))
         note = ("" if bool(block["comparable"].all()) else
@@ -360,6 +450,10 @@ def legend(block: pd.DataFrame, metric: str, last_k: int) -> str:
         return (f"FID (lower is better) after the last round. Ours: {kinds}, {spread}. Paper: reported FID "
                 f"(source above). Δ = ours − paper.{note} {missing}.")
     m = _metric(metric)
+    if m.best_of_modes:
+        return ("Parameters sent (up + down) over all rounds, relative to FULL in the same setting. The paper "
+                "gives one number, the largest saving of any mode (\"up to\"), so it stands beside every mode; "
+                f"Δ = ours best mode − paper, in the row of our largest saving only. {missing}.")
     return (f"{m.label}: parameters sent (up + down, or up only) over all rounds, relative to FULL in the same "
             f"setting. Δ = ours − paper. {missing}.")
 
@@ -445,7 +539,8 @@ def make_paper_table(
 
 
 __all__ = [
-    "METRICS", "PaperLink", "PaperValuesError", "check_paper_links", "comparison_table", "load_paper_values",
-    "make_paper_table", "paper_links", "render_latex", "render_markdown", "resolve_values_path",
+    "COMPARISON_COLUMNS", "METRICS", "WILDCARD", "PaperLink", "PaperValuesError", "accuracy_header",
+    "check_paper_links", "comparison_table", "load_paper_values", "make_paper_table", "paper_links", "paper_value",
+    "render_latex", "render_markdown", "resolve_values_path",
     "table_sources", "write_comparison",
 ]

@@ -8,11 +8,39 @@ the ``extract-features`` stage (:mod:`feddiff.features`), to its local loss::
 * TDCL (text-driven diffusion contrastive learning): the sample embedding ``z_i`` is
   pulled towards the conditional representation of its own class, ``r_i^{y_i}`` (the
   image run through the diffusion model under "a photo of a <class y_i>"), and pushed
-  from the same image's representations under the other classes' prompts::
+  from the same image's representations under the other classes' prompts. The paper's
+  loss, ``log(1 + sum_{c != y_i} exp(s(z_i, r_i^c)/tau) / exp(s(z_i, r_i^{y_i})/tau))``,
+  is InfoNCE (cross-entropy over the K representations, positive ``y_i``); the forms
+  differ in the similarity ``s`` and in what is contrasted (``tdcl``):
 
-      TDCL_i = -log( exp(cos(z_i, r_i^{y_i}) / tau) / sum_c exp(cos(z_i, r_i^c) / tau) )
+  - ``paper`` (default): the paper's "normalised cosine similarity" with normalisation
+    factor U, "the mean distance between all sample embeddings and the current
+    diffusion representation" (``../shared/papers/feddifrc-summary.txt``; the equation
+    itself was not available). Our reading: ``s(z_i, r) = cos(z_i, r) / U(r)`` with
+    ``U(r) = mean_b (1 - cos(z_b, r))`` -- the distance is the cosine distance (the one
+    that matches the similarity being normalised, and scale-free: PCA coordinates and
+    classifier features live on unrelated scales), "all sample embeddings" are the B
+    embeddings of the current batch, "the current diffusion representation" is the
+    representation ``r`` that ``s`` is evaluated against (each of the K of every sample,
+    so each gets its own U), and U is detached: a normalising constant of the batch, like
+    a temperature, not a quantity the model may lower (with gradient through U a sample's
+    loss would move every other sample's embedding). U is floored at 1e-6. A
+    representation every embedding of the batch is close to gets a larger logit scale.
+    With B = 1 a sample's U is its own cosine distance.
+  - ``cosine``: plain ``cos(z_i, r) / tau`` per sample (this pipeline's earlier form,
+    kept for comparison): ``-log(exp(cos(z_i, r_i^{y_i})/tau) / sum_c exp(cos(z_i, r_i^c)/tau))``.
+  - ``reference``: the reference code's batch-pooled InfoNCE (``calculate_infonce`` in
+    ``main_FedDifRC.py``): one loss per batch,
+    ``-log(sum_pos exp(cos/tau) / sum_all exp(cos/tau))``, over the B positive pairs
+    ``(z_b, r_b^{y_b})`` and B(K-1) negative pairs formed as the reference forms them --
+    the negatives stacked sample by sample (``r_0^{c != y_0}``, then ``r_1^{...}``, ...)
+    and paired row by row with the batch of embeddings tiled K times (its ``repeat``), so
+    negative row ``j`` meets ``z_{j mod B}``, usually not the sample it came from. The
+    reference file's order of a sample's negatives is not published (its extraction
+    script is not in the repository; its positive is stored last); ours are in ascending
+    class order. The result is not divided by B (one InfoNCE per batch, as there).
 
-  with tau = 0.04 (the reference's ``--infonce_t``); the batch mean is taken.
+  tau = 0.04 (the reference's ``--infonce_t``) in all three.
 * NDCR (noise-driven diffusion consistency regularisation): ``z_i`` is kept close to
   the image's denoised representation ``d_i`` (the denoising prompt, no class).
   ``ndcr: l2`` (default, the paper's L2 form) is ``||z_i/|z_i| - d_i/|d_i| ||^2``;
@@ -32,9 +60,12 @@ uses one. The head is part of the model and averaged with it.
 
 Differences from the reference code (github.com/hwang52/FedDifRC, main_FedDifRC.py):
 
-* TDCL is one InfoNCE per sample, against that sample's own negatives; the reference
-  pools all positives and negatives of a batch into a single InfoNCE, with the
-  negatives of one sample paired with the embedding of another (its ``repeat``).
+* TDCL: the reference runs the batch-pooled InfoNCE (``tdcl: reference``) with plain
+  cosine; the default follows the paper (``tdcl: paper``, per sample, normalised).
+* NDCR: the reference runs the KL form (``ndcr: kl``); the default is the paper's L2.
+* Pooling of the hypercolumns (``features.pooling``): the reference takes each PCA
+  component's L2 norm over positions (``norm``); see :mod:`feddiff.features.pca` for
+  why the paper configs use it.
 * The representations come from one PCA basis fitted once on the training set (see
   :mod:`feddiff.features.extract`), not a PCA refitted on every batch.
 
@@ -53,66 +84,54 @@ looked up by dataset index (``ctx.batch_indices``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from feddiff.fl.strategies.feddifrc_params import FedDifRCParams
 from feddiff.fl.strategy import LocalContext, Strategy, register
 
-NDCR_KINDS = ("l2", "kl")
-PROJECTIONS = ("auto", "linear")
+#: Floor of the paper form's normalisation factor U (a cosine distance, in [0, 2]).
+U_FLOOR = 1e-6
 
 
-@dataclass(frozen=True)
-class FedDifRCParams:
-    """Loss weights (paper: 1 and 1), InfoNCE temperature, NDCR form, ablation switches.
-
-    ``features`` names an entry of the config's ``features`` section; runs receive it
-    resolved to that entry's cached ``.h5`` for the run's dataset.
-    """
-
-    features: str | None = None
-    lambda_tdcl: float = 1.0
-    lambda_ndcr: float = 1.0
-    temperature: float = 0.04
-    ndcr: str = "l2"
-    layers: str = "all"
-    projection: str = "auto"
-    self_supervised: bool = False
-
-    def check(self) -> None:
-        if not self.features:
-            raise ValueError("method.features is required: the name of an entry of the config's features section")
-        for key in ("lambda_tdcl", "lambda_ndcr"):
-            if not getattr(self, key) >= 0:
-                raise ValueError(f"method.{key} must be >= 0, got {getattr(self, key)}")
-        if not self.temperature > 0:
-            raise ValueError(f"method.temperature must be > 0, got {self.temperature}")
-        if self.ndcr not in NDCR_KINDS:
-            raise ValueError(f"method.ndcr must be one of {list(NDCR_KINDS)}, got {self.ndcr!r}")
-        if self.projection not in PROJECTIONS:
-            raise ValueError(f"method.projection must be one of {list(PROJECTIONS)}, got {self.projection!r}")
-        self.layer_indices()
-
-    def layer_indices(self) -> list[int] | None:
-        """``None`` for all layers, else the chosen block positions."""
-        if self.layers == "all":
-            return None
-        try:
-            chosen = [int(p) for p in str(self.layers).split("+")]
-        except ValueError:
-            chosen = []
-        if not chosen or min(chosen) < 0 or len(set(chosen)) != len(chosen):
-            raise ValueError(f"method.layers must be 'all' or distinct block positions like '0+2', got {self.layers!r}")
-        return chosen
-
-
-def tdcl_loss(z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+def tdcl_cosine(z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
     """Batch mean of InfoNCE: ``z`` (B, D) against its own ``reps`` (B, K, D), positive ``reps[b, target[b]]``."""
     sims = F.cosine_similarity(z.unsqueeze(1), reps, dim=-1) / temperature
     return F.cross_entropy(sims, target)
+
+
+def tdcl_paper(z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """As :func:`tdcl_cosine` with ``cos(z_i, r) / U(r)``, ``U(r)`` the batch's mean cosine distance to ``r``."""
+    zn, rn = F.normalize(z, dim=-1), F.normalize(reps, dim=-1)
+    cos = torch.einsum("bd,bkd->bk", zn, rn)                    # cos(z_b, r_b^k)
+    cos_all = torch.einsum("ad,bkd->abk", zn.detach(), rn)       # cos(z_a, r_b^k) for every a
+    u = (1.0 - cos_all).mean(0).clamp_min(U_FLOOR)               # (B, K), detached
+    return F.cross_entropy(cos / (u * temperature), target)
+
+
+def tdcl_reference(z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The reference's single InfoNCE over the batch's positive and (mis)paired negative rows."""
+    b, k, _ = reps.shape
+    rows = torch.arange(b, device=reps.device)
+    pos = reps[rows, target]                                     # (B, D)
+    keep = torch.ones(b, k, dtype=torch.bool, device=reps.device)
+    keep[rows, target] = False
+    neg = reps[keep]                                             # (B*(K-1), D), sample-major
+    protos = torch.cat([pos, neg], dim=0)
+    logits = F.cosine_similarity(z.repeat(k, 1), protos, dim=1) / temperature
+    return torch.logsumexp(logits, 0) - torch.logsumexp(logits[:b], 0)
+
+
+TDCL_FORMS = {"paper": tdcl_paper, "cosine": tdcl_cosine, "reference": tdcl_reference}
+
+
+def tdcl_loss(z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float,
+              kind: str = "paper") -> torch.Tensor:
+    """TDCL of the given form (see the module docstring)."""
+    if kind not in TDCL_FORMS:
+        raise ValueError(f"unknown TDCL kind {kind!r}")
+    return TDCL_FORMS[kind](z, reps, target, temperature)
 
 
 def ndcr_loss(z: torch.Tensor, denoised: torch.Tensor, kind: str = "l2") -> torch.Tensor:
@@ -156,7 +175,6 @@ class FedDifRCModel(nn.Module):
 class FedDifRC(Strategy):
     """FedAvg aggregation with FedDifRC's TDCL and NDCR terms in the local objective."""
 
-    Params = FedDifRCParams
     params: FedDifRCParams
 
     def __init__(self, params: FedDifRCParams, num_clients: int, num_classes: int) -> None:
@@ -214,7 +232,7 @@ class FedDifRC(Strategy):
         p = self.params
         if p.lambda_tdcl > 0:
             target = torch.zeros_like(y) if p.self_supervised else y
-            total = total + p.lambda_tdcl * tdcl_loss(features, self._cond[idx], target, p.temperature)
+            total = total + p.lambda_tdcl * tdcl_loss(features, self._cond[idx], target, p.temperature, p.tdcl)
         if p.lambda_ndcr > 0:
             total = total + p.lambda_ndcr * ndcr_loss(features, self._den[idx], p.ndcr)
         return total
