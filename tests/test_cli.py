@@ -1,5 +1,6 @@
 """Every stage runs by hand: ``python -m feddiff <stage> --help`` and clear errors."""
 
+import json
 import subprocess
 import sys
 
@@ -44,3 +45,15 @@ def test_validate_lists_runs(capsys) -> None:  # type: ignore[no-untyped-def]
 def test_parser_rejects_non_json_non_file() -> None:
     with pytest.raises(SystemExit):
         build_parser().parse_args(["partition", "--data", "x", "--setting", "nope", "--seed", "0", "--out-dir", "y"])
+
+
+def test_settings_file_json_numbers_stay_numbers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A run.json passed as --settings: JSON writes 1e-05, which YAML 1.1 would read as a string."""
+    from feddiff.cli import _json_arg
+
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps({"training": {"weight_decay": 1e-05, "lr": 0.01}}))
+    assert _json_arg(str(path))["training"]["weight_decay"] == 1e-05
+    yaml_path = tmp_path / "settings.yaml"
+    yaml_path.write_text("training:\n  weight_decay: 1.0e-5\n")
+    assert _json_arg(str(yaml_path))["training"]["weight_decay"] == 1e-05

@@ -25,6 +25,8 @@ def _json_arg(value: str) -> Any:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"neither inline JSON nor an existing file: {value}")
     with open(path) as fh:
+        if path.suffix == ".json":  # YAML 1.1 would read JSON's 1e-05 as a string
+            return json.load(fh)
         return yaml.safe_load(fh)
 
 
