@@ -88,7 +88,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from feddiff.fl.strategies.feddifrc_params import FedDifRCParams
+from feddiff.fl.strategies.feddifrc_params import TDCL_KINDS, FedDifRCParams
 from feddiff.fl.strategy import LocalContext, Strategy, register
 
 #: Floor of the paper form's normalisation factor U (a cosine distance, in [0, 2]).
@@ -123,7 +123,8 @@ def tdcl_reference(z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, te
     return torch.logsumexp(logits, 0) - torch.logsumexp(logits[:b], 0)
 
 
-TDCL_FORMS = {"paper": tdcl_paper, "cosine": tdcl_cosine, "reference": tdcl_reference}
+#: The forms by name; the names are declared once, with the hyperparameter (``TDCL_KINDS``).
+TDCL_FORMS = dict(zip(TDCL_KINDS, (tdcl_paper, tdcl_cosine, tdcl_reference), strict=True))
 
 
 def tdcl_loss(z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float,
