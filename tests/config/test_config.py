@@ -145,3 +145,13 @@ def test_method_defaults_are_filled_and_tagged(raw: dict[str, Any]) -> None:
 def test_paper_configs_are_valid(path) -> None:  # type: ignore[no-untyped-def]
     config = load_config(path)
     assert expand_runs(config)
+
+
+def test_pathological_tag_spells_out_its_assignment() -> None:
+    """The default changed (cyclic → random): a tag without it would name old cyclic partitions."""
+    base = {"scheme": "pathological", "num_clients": 10, "classes_per_client": 2}
+    tag = partition_tag(base)
+    assert tag == "pathological_assignmentrandom_classes_per_client2_num_clients10"
+    assert partition_tag({**base, "assignment": "random"}) == tag
+    assert partition_tag({**base, "assignment": "cyclic"}) != tag
+    assert partition_tag({"scheme": "iid", "num_clients": 10}) == "iid_num_clients10"  # others unchanged
