@@ -43,8 +43,8 @@ localrules:
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
         "results/tables/accuracy.html",
         report_extras(),
-    default_target: True

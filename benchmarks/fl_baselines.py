@@ -49,8 +49,15 @@ def load_arrays(path: str) -> dict[str, Any]:
 class ClientDataset(Dataset):
     """Per-sample normalisation, random crop (zero padding) and horizontal flip."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, mean: np.ndarray, std: np.ndarray,
-                 crop_padding: int, hflip: bool) -> None:
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        mean: np.ndarray,
+        std: np.ndarray,
+        crop_padding: int,
+        hflip: bool,
+    ) -> None:
         self.x, self.y = x, y
         self.mean = torch.as_tensor(mean, dtype=torch.float32)[:, None, None]
         self.std = torch.as_tensor(std, dtype=torch.float32)[:, None, None]
@@ -74,25 +81,50 @@ class ClientDataset(Dataset):
 
 def make_model(spec: dict[str, Any], arrays: dict[str, Any]) -> nn.Module:
     x = arrays["x_train"]
-    return build_model(spec["model"], int(arrays["num_classes"]), int(x.shape[3]), int(x.shape[1]),
-                       float(spec["width"]))
+    return build_model(
+        spec["model"],
+        int(arrays["num_classes"]),
+        int(x.shape[3]),
+        int(x.shape[1]),
+        float(spec["width"]),
+    )
 
 
-def local_train(model: nn.Module, arrays: dict[str, Any], client: int, spec: dict[str, Any],
-                device: torch.device) -> int:
+def local_train(
+    model: nn.Module,
+    arrays: dict[str, Any],
+    client: int,
+    spec: dict[str, Any],
+    device: torch.device,
+) -> int:
     """Conventional local SGD on one client; returns the number of samples it holds."""
     idx = arrays["clients"][client]
-    dataset = ClientDataset(arrays["x_train"][idx], arrays["y_train"][idx], arrays["mean"],
-                            arrays["std"], int(spec["crop_padding"]), bool(spec["hflip"]))
+    dataset = ClientDataset(
+        arrays["x_train"][idx],
+        arrays["y_train"][idx],
+        arrays["mean"],
+        arrays["std"],
+        int(spec["crop_padding"]),
+        bool(spec["hflip"]),
+    )
     bsz = int(spec["batch_size"])
-    opt = torch.optim.SGD(model.parameters(), lr=spec["lr"], momentum=spec["momentum"],
-                          weight_decay=spec["weight_decay"])
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=spec["lr"],
+        momentum=spec["momentum"],
+        weight_decay=spec["weight_decay"],
+    )
     model.train()
     for _ in range(int(spec["local_epochs"])):
         # feddiff drops a trailing batch of one sample (batch norm); do the same
-        loader = DataLoader(dataset, batch_size=bsz, shuffle=True, num_workers=0,
-                            drop_last=len(dataset) % bsz == 1 and len(dataset) > bsz,
-                            pin_memory=device.type == "cuda")
+        loader = DataLoader(
+            dataset,
+            batch_size=bsz,
+            shuffle=True,
+            num_workers=0,
+            drop_last=len(dataset) % bsz == 1 and len(dataset) > bsz,
+            pin_memory=device.type == "cuda",
+        )
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             loss = F.cross_entropy(model(x)[1], y)
@@ -103,14 +135,18 @@ def local_train(model: nn.Module, arrays: dict[str, Any], client: int, spec: dic
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, arrays: dict[str, Any], device: torch.device,
-             batch_size: int = 1024) -> float:
+def evaluate(
+    model: nn.Module, arrays: dict[str, Any], device: torch.device, batch_size: int = 1024
+) -> float:
     model.eval()
     if _CACHE.get("test_device") != str(device):
         x = torch.from_numpy(arrays["x_test"]).permute(0, 3, 1, 2).float().div_(255.0)
         mean = torch.as_tensor(arrays["mean"], dtype=torch.float32)[None, :, None, None]
         std = torch.as_tensor(arrays["std"], dtype=torch.float32)[None, :, None, None]
-        _CACHE["test"] = (((x - mean) / std).to(device), torch.from_numpy(arrays["y_test"]).to(device))
+        _CACHE["test"] = (
+            ((x - mean) / std).to(device),
+            torch.from_numpy(arrays["y_test"]).to(device),
+        )
         _CACHE["test_device"] = str(device)
     x, y = _CACHE["test"]
     correct = torch.zeros((), device=device)
@@ -120,7 +156,9 @@ def evaluate(model: nn.Module, arrays: dict[str, Any], device: torch.device,
     return float(correct) / len(y)
 
 
-def weighted_state_average(states: list[dict[str, torch.Tensor]], weights: list[float]) -> dict[str, torch.Tensor]:
+def weighted_state_average(
+    states: list[dict[str, torch.Tensor]], weights: list[float]
+) -> dict[str, torch.Tensor]:
     total = float(sum(weights))
     out = {}
     for key, ref in states[0].items():
@@ -187,10 +225,12 @@ def build_flower_apps() -> tuple[Any, Any]:
         model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
         n = local_train(model, arrays, client, spec, device)
         gpu_peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
-        content = RecordDict({
-            "arrays": ArrayRecord(model.state_dict()),
-            "metrics": MetricRecord({"num-examples": n, "gpu-peak-bytes": int(gpu_peak)}),
-        })
+        content = RecordDict(
+            {
+                "arrays": ArrayRecord(model.state_dict()),
+                "metrics": MetricRecord({"num-examples": n, "gpu-peak-bytes": int(gpu_peak)}),
+            }
+        )
         return Message(content=content, reply_to=msg)
 
     server_app = ServerApp()
@@ -214,13 +254,26 @@ def build_flower_apps() -> tuple[Any, Any]:
 
         def peak_of_clients(records: list[RecordDict], weight_key: str) -> MetricRecord:
             # the largest client peak, not FedAvg's default sample-weighted mean
-            peaks = [float(m.get("gpu-peak-bytes", 0)) for r in records for m in r.metric_records.values()]
+            peaks = [
+                float(m.get("gpu-peak-bytes", 0))
+                for r in records
+                for m in r.metric_records.values()
+            ]
             return MetricRecord({"gpu-peak-bytes": max(peaks, default=0.0)})
 
-        strategy = FedAvg(fraction_train=1.0, fraction_evaluate=0.0, min_train_nodes=k,
-                          min_available_nodes=k, train_metrics_aggr_fn=peak_of_clients)
-        result = strategy.start(grid=grid, initial_arrays=ArrayRecord(model.state_dict()),
-                                num_rounds=int(spec["rounds"]), evaluate_fn=central_eval)
+        strategy = FedAvg(
+            fraction_train=1.0,
+            fraction_evaluate=0.0,
+            min_train_nodes=k,
+            min_available_nodes=k,
+            train_metrics_aggr_fn=peak_of_clients,
+        )
+        result = strategy.start(
+            grid=grid,
+            initial_arrays=ArrayRecord(model.state_dict()),
+            num_rounds=int(spec["rounds"]),
+            evaluate_fn=central_eval,
+        )
         peaks = [float(m.get("gpu-peak-bytes", 0)) for m in result.train_metrics_clientapp.values()]
         _FLOWER["client_gpu_peak_bytes"] = max(peaks, default=0.0)
 
@@ -244,9 +297,13 @@ def run_flower(spec: dict[str, Any]) -> dict[str, Any]:
     }
     _FLOWER["eval_times"].clear()
     start = time.perf_counter()
-    run_simulation(server_app=server_app, client_app=client_app,
-                   num_supernodes=len(arrays["clients"]), backend_name="ray",
-                   backend_config=backend_config)
+    run_simulation(
+        server_app=server_app,
+        client_app=client_app,
+        num_supernodes=len(arrays["clients"]),
+        backend_name="ray",
+        backend_config=backend_config,
+    )
     times = _FLOWER["eval_times"]
     if len(times) != int(spec["rounds"]) + 1:
         raise RuntimeError(f"Flower ran {len(times) - 1} of {spec['rounds']} rounds")
@@ -256,6 +313,6 @@ def run_flower(spec: dict[str, Any]) -> dict[str, Any]:
         "startup_seconds": times[0] - start,
         "flwr_version": flwr.__version__,
         "backend": f"ray (flwr.simulation.run_simulation), {cpus} CPU(s) per client"
-                   + (f", {gpus} GPU per client" if gpus else ""),
+        + (f", {gpus} GPU per client" if gpus else ""),
         "client_gpu_peak_bytes": _FLOWER.get("client_gpu_peak_bytes", 0.0),
     }

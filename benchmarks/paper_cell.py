@@ -40,10 +40,13 @@ def load_arrays(args: argparse.Namespace, n_train: int) -> tuple[Any, Any, Any, 
     if args.dataset == "synthetic":
         rng = np.random.default_rng(args.seed)
         n_test = max(10, int(10000 * args.scale))
-        return (rng.integers(0, 256, size=(n_train, 32, 32, 3), dtype=np.uint8),
-                rng.integers(0, 10, size=n_train),
-                rng.integers(0, 256, size=(n_test, 32, 32, 3), dtype=np.uint8),
-                rng.integers(0, 10, size=n_test), 10)
+        return (
+            rng.integers(0, 256, size=(n_train, 32, 32, 3), dtype=np.uint8),
+            rng.integers(0, 10, size=n_train),
+            rng.integers(0, 256, size=(n_test, 32, 32, 3), dtype=np.uint8),
+            rng.integers(0, 10, size=n_test),
+            10,
+        )
     if args.h5:
         from feddiff.data.h5 import load_dataset
 
@@ -57,12 +60,16 @@ def load_arrays(args: argparse.Namespace, n_train: int) -> tuple[Any, Any, Any, 
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--device", default="cuda")
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--dataset", default="cifar10", choices=["cifar10", "synthetic"])
     p.add_argument("--cifar-root", default=str(REPO.parent / "shared" / "datasets" / "cifar10"))
-    p.add_argument("--h5", default="", help="a prepared dataset file (results/data/cifar10.h5) instead")
+    p.add_argument(
+        "--h5", default="", help="a prepared dataset file (results/data/cifar10.h5) instead"
+    )
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--num-clients", type=int, default=10)
     p.add_argument("--clients-per-round", type=int, default=5)
@@ -107,21 +114,40 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raise SystemExit(f"{n_train} training images needed, the data has {len(y_train)}")
     rng = np.random.default_rng(args.seed)
     perm = rng.permutation(len(y_train))[:n_train]
-    clients = [np.sort(perm[i * per_client : (i + 1) * per_client]) for i in range(args.num_clients)]
+    clients = [
+        np.sort(perm[i * per_client : (i + 1) * per_client]) for i in range(args.num_clients)
+    ]
     device = torch.device(args.device)
     data = FederatedData.from_arrays(x_train, y_train, x_test, y_test, clients, num_classes, device)
     load_seconds = time.perf_counter() - t_load
-    settings = TrainSettings.from_dict({
-        "model": "resnet10", "width": args.width, "rounds": rounds,
-        "clients_per_round": args.clients_per_round, "local_epochs": epochs,
-        "batch_size": args.batch_size, "lr": args.lr, "momentum": 0.9, "weight_decay": 1e-5,
-        "augment": {"crop_padding": 4, "hflip": True}, "eval_batch_size": 2000,
-        "device": args.device, "vectorize": args.vectorize, "vectorize_chunk": args.vectorize_chunk,
-        "bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile,
-    })
+    settings = TrainSettings.from_dict(
+        {
+            "model": "resnet10",
+            "width": args.width,
+            "rounds": rounds,
+            "clients_per_round": args.clients_per_round,
+            "local_epochs": epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "momentum": 0.9,
+            "weight_decay": 1e-5,
+            "augment": {"crop_padding": 4, "hflip": True},
+            "eval_batch_size": 2000,
+            "device": args.device,
+            "vectorize": args.vectorize,
+            "vectorize_chunk": args.vectorize_chunk,
+            "bf16": args.bf16,
+            "channels_last": args.channels_last,
+            "compile": args.compile,
+        }
+    )
     torch.manual_seed(args.seed)
-    model = build_model("resnet10", num_classes, data.in_channels, data.image_size, args.width).to(device)
-    strategy = build_strategy({"strategy": "fedavg"}, num_clients=args.num_clients, num_classes=num_classes)
+    model = build_model("resnet10", num_classes, data.in_channels, data.image_size, args.width).to(
+        device
+    )
+    strategy = build_strategy(
+        {"strategy": "fedavg"}, num_clients=args.num_clients, num_classes=num_classes
+    )
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         torch.cuda.synchronize(device)
@@ -131,19 +157,32 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     images = rounds * args.clients_per_round * epochs * per_client
     result = {
         "date": args.date,
-        "device": args.device_label or (torch.cuda.get_device_name(device) if device.type == "cuda"
-                                        else f"CPU ({platform.machine()})"),
+        "device": args.device_label
+        or (
+            torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else f"CPU ({platform.machine()})"
+        ),
         "torch": torch.__version__,
-        "scale": args.scale, "rounds": rounds, "local_epochs": epochs, "images_per_client": per_client,
-        "clients_per_round": args.clients_per_round, "width": args.width, "dataset": args.dataset,
-        "vectorize": args.vectorize, "bf16": args.bf16, "channels_last": args.channels_last,
+        "scale": args.scale,
+        "rounds": rounds,
+        "local_epochs": epochs,
+        "images_per_client": per_client,
+        "clients_per_round": args.clients_per_round,
+        "width": args.width,
+        "dataset": args.dataset,
+        "vectorize": args.vectorize,
+        "bf16": args.bf16,
+        "channels_last": args.channels_last,
         "compile": args.compile,
         "data_load_seconds": round(load_seconds, 3),
         "train_seconds": round(total, 3),
         "seconds_per_round": round(total / rounds, 4),
         "images_per_second": round(images / total, 1),
         "final_test_acc": rows[-1]["test_acc"],
-        "gpu_peak_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1) if device.type == "cuda" else "",
+        "gpu_peak_mb": round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+        if device.type == "cuda"
+        else "",
     }
     print(json.dumps(result, indent=2))
     if args.out:

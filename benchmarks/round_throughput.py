@@ -66,7 +66,9 @@ def _client_sizes(args: argparse.Namespace, n_train: int) -> list[int]:
         shares = [1.0 + 0.5 * i for i in range(args.clients)]
         sizes = [int(n_train * s / sum(shares)) for s in shares]
     if sum(sizes) > n_train:
-        raise SystemExit(f"client sizes {sizes} need {sum(sizes)} training images; the data has {n_train}")
+        raise SystemExit(
+            f"client sizes {sizes} need {sum(sizes)} training images; the data has {n_train}"
+        )
     return sizes
 
 
@@ -79,7 +81,12 @@ def build_data(args: argparse.Namespace, path: Path) -> dict[str, Any]:
         from feddiff.data.digits import load_digits_source
 
         arrays = load_digits_source(test_fraction=0.25, split_seed=0)
-        x_train, y_train, x_test, y_test = arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test
+        x_train, y_train, x_test, y_test = (
+            arrays.x_train,
+            arrays.y_train,
+            arrays.x_test,
+            arrays.y_test,
+        )
         num_classes = 10
     elif args.dataset == "cifar10":
         from feddiff.data.imagefolder import load_imagefolder
@@ -88,16 +95,30 @@ def build_data(args: argparse.Namespace, path: Path) -> dict[str, Any]:
         if args.samples_per_client or args.client_sizes:
             need = sum(_client_sizes(args, 10**9))
             per_class = -(-need // 10)
-        arrays = load_imagefolder(root=args.cifar_root, max_train_per_class=per_class,
-                                  max_test_per_class=args.test_per_class)
-        x_train, y_train, x_test, y_test = arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test
+        arrays = load_imagefolder(
+            root=args.cifar_root,
+            max_train_per_class=per_class,
+            max_test_per_class=args.test_per_class,
+        )
+        x_train, y_train, x_test, y_test = (
+            arrays.x_train,
+            arrays.y_train,
+            arrays.x_test,
+            arrays.y_test,
+        )
         num_classes = len(arrays.class_names)
     else:  # synthetic: uniform noise images; labels carry no signal (throughput only)
         side, ch, num_classes = args.image_size, args.channels, 10
-        n_train = sum(_client_sizes(args, 10**9)) if (args.samples_per_client or args.client_sizes) else 2000
+        n_train = (
+            sum(_client_sizes(args, 10**9))
+            if (args.samples_per_client or args.client_sizes)
+            else 2000
+        )
         x_train = rng.integers(0, 256, size=(n_train, side, side, ch), dtype=np.uint8)
         y_train = rng.integers(0, num_classes, size=n_train)
-        x_test = rng.integers(0, 256, size=(args.test_per_class * num_classes, side, side, ch), dtype=np.uint8)
+        x_test = rng.integers(
+            0, 256, size=(args.test_per_class * num_classes, side, side, ch), dtype=np.uint8
+        )
         y_test = rng.integers(0, num_classes, size=len(x_test))
     sizes = _client_sizes(args, len(y_train))
     perm = rng.permutation(len(y_train))
@@ -106,11 +127,24 @@ def build_data(args: argparse.Namespace, path: Path) -> dict[str, Any]:
     scaled = x_train.astype(np.float32) / 255.0
     mean = scaled.mean(axis=(0, 1, 2))
     std = np.maximum(scaled.std(axis=(0, 1, 2), ddof=1), 1e-3)
-    np.savez(path, x_train=x_train, y_train=y_train.astype(np.int64), x_test=x_test,
-             y_test=y_test.astype(np.int64), mean=mean, std=std, num_classes=num_classes,
-             num_clients=len(sizes), **{f"client_{i}": c for i, c in enumerate(clients)})
-    return {"sizes": sizes, "image_shape": list(x_train.shape[1:]), "n_test": int(len(y_test)),
-            "num_classes": int(num_classes)}
+    np.savez(
+        path,
+        x_train=x_train,
+        y_train=y_train.astype(np.int64),
+        x_test=x_test,
+        y_test=y_test.astype(np.int64),
+        mean=mean,
+        std=std,
+        num_classes=num_classes,
+        num_clients=len(sizes),
+        **{f"client_{i}": c for i, c in enumerate(clients)},
+    )
+    return {
+        "sizes": sizes,
+        "image_shape": list(x_train.shape[1:]),
+        "n_test": int(len(y_test)),
+        "num_classes": int(num_classes),
+    }
 
 
 def images_per_round(sizes: list[int], batch_size: int, epochs: int) -> int:
@@ -137,21 +171,42 @@ def _feddiff_worker(spec: dict[str, Any], vectorize: str) -> dict[str, Any]:
     with np.load(spec["data"]) as f:
         arrays = {k: f[k] for k in f.files}
     clients = [arrays[f"client_{i}"] for i in range(int(arrays["num_clients"]))]
-    data = FederatedData.from_arrays(arrays["x_train"], arrays["y_train"], arrays["x_test"],
-                                     arrays["y_test"], clients, int(arrays["num_classes"]), device)
-    settings = TrainSettings.from_dict({
-        "model": spec["model"], "width": spec["width"], "rounds": spec["rounds"],
-        "clients_per_round": len(clients), "local_epochs": spec["local_epochs"],
-        "batch_size": spec["batch_size"], "lr": spec["lr"], "momentum": spec["momentum"],
-        "weight_decay": spec["weight_decay"],
-        "augment": {"crop_padding": spec["crop_padding"], "hflip": spec["hflip"]},
-        "device": spec["device"], "vectorize": vectorize, "vectorize_chunk": spec["vectorize_chunk"],
-        "bf16": spec["bf16"], "channels_last": spec["channels_last"], "compile": spec["compile"],
-    })
+    data = FederatedData.from_arrays(
+        arrays["x_train"],
+        arrays["y_train"],
+        arrays["x_test"],
+        arrays["y_test"],
+        clients,
+        int(arrays["num_classes"]),
+        device,
+    )
+    settings = TrainSettings.from_dict(
+        {
+            "model": spec["model"],
+            "width": spec["width"],
+            "rounds": spec["rounds"],
+            "clients_per_round": len(clients),
+            "local_epochs": spec["local_epochs"],
+            "batch_size": spec["batch_size"],
+            "lr": spec["lr"],
+            "momentum": spec["momentum"],
+            "weight_decay": spec["weight_decay"],
+            "augment": {"crop_padding": spec["crop_padding"], "hflip": spec["hflip"]},
+            "device": spec["device"],
+            "vectorize": vectorize,
+            "vectorize_chunk": spec["vectorize_chunk"],
+            "bf16": spec["bf16"],
+            "channels_last": spec["channels_last"],
+            "compile": spec["compile"],
+        }
+    )
     torch.manual_seed(int(spec["seed"]))
-    model = build_model(spec["model"], data.num_classes, data.in_channels, data.image_size,
-                        spec["width"]).to(device)
-    strategy = build_strategy({"strategy": "fedavg"}, num_clients=len(clients), num_classes=data.num_classes)
+    model = build_model(
+        spec["model"], data.num_classes, data.in_channels, data.image_size, spec["width"]
+    ).to(device)
+    strategy = build_strategy(
+        {"strategy": "fedavg"}, num_clients=len(clients), num_classes=data.num_classes
+    )
     _, rows = run_federated(data, model, strategy, settings, seed=int(spec["seed"]), progress=False)
     return {"round_seconds": [r["seconds"] for r in rows], "final_acc": rows[-1]["test_acc"]}
 
@@ -179,7 +234,9 @@ def worker_main(variant: str, spec_path: str, out_path: str) -> None:
     if spec["device"].startswith("cuda"):
         result["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
         if result.get("client_gpu_peak_bytes"):
-            result["gpu_peak_mb"] = max(result["gpu_peak_mb"], result["client_gpu_peak_bytes"] / 2**20)
+            result["gpu_peak_mb"] = max(
+                result["gpu_peak_mb"], result["client_gpu_peak_bytes"] / 2**20
+            )
     result["torch_version"] = torch.__version__
     result["python"] = sys.executable
     Path(out_path).write_text(json.dumps(result))
@@ -229,26 +286,45 @@ class TreeMonitor(threading.Thread):
 
 
 def flower_available(python: str) -> tuple[bool, str]:
-    probe = subprocess.run([python, "-c", "import flwr, ray; print(flwr.__version__, ray.__version__)"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [python, "-c", "import flwr, ray; print(flwr.__version__, ray.__version__)"],
+        capture_output=True,
+        text=True,
+    )
     if probe.returncode != 0:
-        return False, f"flwr[simulation] is not installed in {python} (pip install 'flwr[simulation]')"
+        return (
+            False,
+            f"flwr[simulation] is not installed in {python} (pip install 'flwr[simulation]')",
+        )
     flwr_v, ray_v = probe.stdout.split()
     return True, f"flwr {flwr_v}, ray {ray_v} ({python})"
 
 
-def run_variant(variant: str, spec: dict[str, Any], python: str, workdir: Path,
-                timeout: float) -> dict[str, Any]:
+def run_variant(
+    variant: str, spec: dict[str, Any], python: str, workdir: Path, timeout: float
+) -> dict[str, Any]:
     spec_path = workdir / f"spec_{variant}.json"
     out_path = workdir / f"result_{variant}.json"
     out_path.unlink(missing_ok=True)
     spec_path.write_text(json.dumps(spec))
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(HERE), str(REPO / "workflow"), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(HERE), str(REPO / "workflow"), env.get("PYTHONPATH", "")]
+    )
     env.setdefault("RAY_DEDUP_LOGS", "0")
-    cmd = [python, str(Path(__file__).resolve()), "--worker", variant, "--spec", str(spec_path),
-           "--result", str(out_path)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    cmd = [
+        python,
+        str(Path(__file__).resolve()),
+        "--worker",
+        variant,
+        "--spec",
+        str(spec_path),
+        "--result",
+        str(out_path),
+    ]
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     monitor = TreeMonitor(proc.pid)
     monitor.start()
     try:
@@ -286,7 +362,9 @@ def summarise(variant: str, runs: list[dict[str, Any]], warmup: int, images: int
         "tree_cpu_seconds_per_run": _mean([r["tree_cpu_seconds"] for r in runs]),
         "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
         "tree_peak_pss_mb": max(r["tree_peak_pss_mb"] for r in runs),
-        "gpu_peak_mb": max((r.get("gpu_peak_mb", float("nan")) for r in runs), default=float("nan")),
+        "gpu_peak_mb": max(
+            (r.get("gpu_peak_mb", float("nan")) for r in runs), default=float("nan")
+        ),
         "final_test_acc": _mean([r["final_acc"] for r in runs]),
         "note": runs[0].get("backend", ""),
     }
@@ -301,8 +379,13 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def write_report(rows: list[dict[str, Any]], skipped: dict[str, str], meta: dict[str, Any],
-                 out_dir: Path, tag: str) -> tuple[Path, Path]:
+def write_report(
+    rows: list[dict[str, Any]],
+    skipped: dict[str, str],
+    meta: dict[str, Any],
+    out_dir: Path,
+    tag: str,
+) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     measured = [r for r in rows if "images_per_second" in r]
     for r in measured:
@@ -310,8 +393,12 @@ def write_report(rows: list[dict[str, Any]], skipped: dict[str, str], meta: dict
             r[f"ratio_vs_{other['variant']}"] = r["images_per_second"] / other["images_per_second"]
     csv_path = out_dir / f"{tag}.csv"
     fields = list(dict.fromkeys(k for r in measured for k in r))
-    meta_cols = {"date": meta["date"], "device": meta["device_label"], "torch": meta["torch"],
-                 "flwr": meta["flwr"]}
+    meta_cols = {
+        "date": meta["date"],
+        "device": meta["device_label"],
+        "torch": meta["torch"],
+        "flwr": meta["flwr"],
+    }
     with open(csv_path, "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=[*meta_cols, *fields])
         writer.writeheader()
@@ -321,21 +408,39 @@ def write_report(rows: list[dict[str, Any]], skipped: dict[str, str], meta: dict
     md += [f"- {k}: {v}" for k, v in meta.items() if k != "command"]
     md += [f"- command: `{meta['command']}`", ""]
     names = [r["variant"] for r in measured]
-    head = ["variant", "s/round", "images/s", *[f"x vs {n}" for n in names], "CPU s/run (tree)",
-            "peak RSS MB", "peak PSS MB (tree)", "GPU peak MB", "test acc"]
+    head = [
+        "variant",
+        "s/round",
+        "images/s",
+        *[f"x vs {n}" for n in names],
+        "CPU s/run (tree)",
+        "peak RSS MB",
+        "peak PSS MB (tree)",
+        "GPU peak MB",
+        "test acc",
+    ]
     md += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in measured:
-        cells = [f"{r['variant']} ({r['description']})", _fmt(r["seconds_per_round"]),
-                 _fmt(r["images_per_second"]), *[_fmt(r[f"ratio_vs_{n}"], 3) for n in names],
-                 _fmt(r["tree_cpu_seconds_per_run"]), _fmt(r["peak_rss_mb"]),
-                 _fmt(r["tree_peak_pss_mb"]), _fmt(r["gpu_peak_mb"]), _fmt(r["final_test_acc"])]
+        cells = [
+            f"{r['variant']} ({r['description']})",
+            _fmt(r["seconds_per_round"]),
+            _fmt(r["images_per_second"]),
+            *[_fmt(r[f"ratio_vs_{n}"], 3) for n in names],
+            _fmt(r["tree_cpu_seconds_per_run"]),
+            _fmt(r["peak_rss_mb"]),
+            _fmt(r["tree_peak_pss_mb"]),
+            _fmt(r["gpu_peak_mb"]),
+            _fmt(r["final_test_acc"]),
+        ]
         md.append("| " + " | ".join(cells) + " |")
     md.append("")
-    md.append("`x vs B` = this row's images/s divided by B's (same run). s/round is the mean over "
-              "the timed rounds (warm-up rounds excluded) of training + weighted averaging + test "
-              "evaluation. CPU s/run (tree) is the CPU time of the variant's whole process tree, "
-              "start-up included. Peak RSS is the worker process's own; peak PSS sums the "
-              "proportional set size of the worker and all its descendants (Ray's processes).")
+    md.append(
+        "`x vs B` = this row's images/s divided by B's (same run). s/round is the mean over "
+        "the timed rounds (warm-up rounds excluded) of training + weighted averaging + test "
+        "evaluation. CPU s/run (tree) is the CPU time of the variant's whole process tree, "
+        "start-up included. Peak RSS is the worker process's own; peak PSS sums the "
+        "proportional set size of the worker and all its descendants (Ray's processes)."
+    )
     for variant, reason in skipped.items():
         md.append(f"\n- {variant}: skipped, {reason}")
     for r in measured:
@@ -347,7 +452,9 @@ def write_report(rows: list[dict[str, Any]], skipped: dict[str, str], meta: dict
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--model", default="cnn", choices=["cnn", "resnet10"])
     p.add_argument("--width", type=float, default=1.0)
@@ -357,7 +464,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--channels", type=int, default=3, help="synthetic data: channels")
     p.add_argument("--test-per-class", type=int, default=100)
     p.add_argument("--clients", type=int, default=5)
-    p.add_argument("--samples-per-client", type=int, default=0, help="equal sizes (default: uneven)")
+    p.add_argument(
+        "--samples-per-client", type=int, default=0, help="equal sizes (default: uneven)"
+    )
     p.add_argument("--client-sizes", default="", help="comma-separated sizes, overrides the above")
     p.add_argument("--local-epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=32)
@@ -372,8 +481,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2, help="torch threads (and Ray CPUs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", default=",".join(VARIANTS))
-    p.add_argument("--flower-python", default=sys.executable,
-                   help="interpreter with flwr[simulation] installed (default: this one)")
+    p.add_argument(
+        "--flower-python",
+        default=sys.executable,
+        help="interpreter with flwr[simulation] installed (default: this one)",
+    )
     p.add_argument("--flower-cpus-per-client", type=int, default=1)
     p.add_argument("--flower-gpus-per-client", type=float, default=0.2)
     p.add_argument("--vectorize-chunk", type=int, default=0)
@@ -425,12 +537,24 @@ def main(argv: list[str] | None = None) -> int:
         info = build_data(args, data_path)
         images = images_per_round(info["sizes"], args.batch_size, args.local_epochs)
         spec = {
-            "data": str(data_path), "device": args.device, "model": args.model, "width": args.width,
-            "rounds": args.rounds + args.warmup_rounds, "local_epochs": args.local_epochs,
-            "batch_size": args.batch_size, "lr": args.lr, "momentum": args.momentum,
-            "weight_decay": args.weight_decay, "crop_padding": args.crop_padding, "hflip": args.hflip,
-            "seed": args.seed, "threads": args.threads, "vectorize_chunk": args.vectorize_chunk,
-            "bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile,
+            "data": str(data_path),
+            "device": args.device,
+            "model": args.model,
+            "width": args.width,
+            "rounds": args.rounds + args.warmup_rounds,
+            "local_epochs": args.local_epochs,
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "momentum": args.momentum,
+            "weight_decay": args.weight_decay,
+            "crop_padding": args.crop_padding,
+            "hflip": args.hflip,
+            "seed": args.seed,
+            "threads": args.threads,
+            "vectorize_chunk": args.vectorize_chunk,
+            "bf16": args.bf16,
+            "channels_last": args.channels_last,
+            "compile": args.compile,
             "flower_cpus_per_client": args.flower_cpus_per_client,
             "flower_gpus_per_client": args.flower_gpus_per_client,
         }
@@ -450,7 +574,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [summarise(v, runs[v], args.warmup_rounds, images) for v in variants if runs[v]]
     load_end = os.getloadavg()
     device_label = args.device_label or (
-        torch.cuda.get_device_name(0) if args.device.startswith("cuda") else f"CPU ({platform.processor() or platform.machine()})"
+        torch.cuda.get_device_name(0)
+        if args.device.startswith("cuda")
+        else f"CPU ({platform.processor() or platform.machine()})"
     )
     meta = {
         "date": args.date,
@@ -463,12 +589,17 @@ def main(argv: list[str] | None = None) -> int:
         "model": f"{args.model} (width {args.width})",
         "data": f"{args.dataset}, images {info['image_shape']}, {info['n_test']} test images",
         "clients": f"{len(info['sizes'])}, sizes {info['sizes']}, all trained every round",
-        "local training": (f"{args.local_epochs} epoch(s), batch {args.batch_size}, SGD lr {args.lr} "
-                           f"momentum {args.momentum} wd {args.weight_decay}, crop padding "
-                           f"{args.crop_padding}, hflip {args.hflip}"),
+        "local training": (
+            f"{args.local_epochs} epoch(s), batch {args.batch_size}, SGD lr {args.lr} "
+            f"momentum {args.momentum} wd {args.weight_decay}, crop padding "
+            f"{args.crop_padding}, hflip {args.hflip}"
+        ),
         "images per round": images,
         "rounds": f"{args.warmup_rounds} warm-up + {args.rounds} timed per run, {args.repeats} run(s) per variant",
-        "command": "python " + shlex.join([os.path.relpath(__file__, REPO), *(argv if argv is not None else sys.argv[1:])]),
+        "command": "python "
+        + shlex.join(
+            [os.path.relpath(__file__, REPO), *(argv if argv is not None else sys.argv[1:])]
+        ),
     }
     tag = args.tag or f"round_throughput_{args.device.split(':')[0]}_{args.model}_{args.dataset}"
     if rows:

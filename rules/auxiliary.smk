@@ -26,16 +26,16 @@ rule generate_auxiliary:
     log:
         f"{LOG_DIR}/generate_auxiliary/{{dataset}}/{{ptag}}/seed{{seed}}/{{atag}}.log",
     benchmark:
-        f"{BENCH_DIR}/generate_auxiliary/{{dataset}}/{{ptag}}/seed{{seed}}/{{atag}}.tsv",
-    params:
-        feddiff=FEDDIFF,
-        settings=auxiliary_settings,
+        f"{BENCH_DIR}/generate_auxiliary/{{dataset}}/{{ptag}}/seed{{seed}}/{{atag}}.tsv"
+    conda:
+        "../environment.yaml"
     threads: 1
     resources:
         mem_mb=8000,
         runtime=240,
-    conda:
-        "../environment.yaml"
+    params:
+        feddiff=FEDDIFF,
+        settings=auxiliary_settings,
     shell:
         "{params.feddiff} generate-auxiliary --data {input.data:q} --partition {input.partition:q}"
         " --settings {params.settings:q} --out {output.h5:q} --threads {threads} --no-progress"

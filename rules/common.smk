@@ -42,7 +42,9 @@ PARTITIONS_BY_TAG = {
     partition_tag(setting): (name, setting) for name, setting in config["partitions"].items()
 }
 LOG_DIR = "results/logs"
-BENCH_DIR = "results/benchmarks"  # Snakemake benchmark: files (wall time, max RSS) of the costly rules
+BENCH_DIR = (
+    "results/benchmarks"  # Snakemake benchmark: files (wall time, max RSS) of the costly rules
+)
 
 
 wildcard_constraints:
@@ -260,9 +262,7 @@ def auxiliary_settings(wildcards):
 
 
 def auxiliary_grids():
-    return sorted(
-        f"{path[: -len('.h5')]}/grid.png" for path in AUXILIARY_BY_PATH
-    )
+    return sorted(f"{path[: -len('.h5')]}/grid.png" for path in AUXILIARY_BY_PATH)
 
 
 def all_outputs():

@@ -4,17 +4,17 @@ rule prepare_data:
     log:
         f"{LOG_DIR}/prepare_data/{{dataset}}.log",
     benchmark:
-        f"{BENCH_DIR}/prepare_data/{{dataset}}.tsv",
-    params:
-        feddiff=FEDDIFF,
-        spec=dataset_spec,
-        resources=config["resources_dir"],
+        f"{BENCH_DIR}/prepare_data/{{dataset}}.tsv"
+    conda:
+        "../environment.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../environment.yaml"
+    params:
+        feddiff=FEDDIFF,
+        spec=dataset_spec,
+        resources=config["resources_dir"],
     shell:
         "{params.feddiff} prepare --spec {params.spec:q} --out {output:q}"
         " --resources {params.resources:q} --workers {threads} > {log:q} 2>&1"

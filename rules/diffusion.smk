@@ -14,17 +14,17 @@ rule fid_classifier:
     log:
         f"{LOG_DIR}/fid_classifier/{{dataset}}/{{ctag}}.log",
     benchmark:
-        f"{BENCH_DIR}/fid_classifier/{{dataset}}/{{ctag}}.tsv",
-    params:
-        feddiff=FEDDIFF,
-        settings=fid_classifier_settings,
-        out_dir=subpath(output.model, parent=True),
+        f"{BENCH_DIR}/fid_classifier/{{dataset}}/{{ctag}}.tsv"
+    conda:
+        "../environment.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../environment.yaml"
+    params:
+        feddiff=FEDDIFF,
+        settings=fid_classifier_settings,
+        out_dir=subpath(output.model, parent=True),
     shell:
         "{params.feddiff} fid-classifier --data {input:q} --settings {params.settings:q}"
         " --threads {threads} --out-dir {params.out_dir:q} > {log:q} 2>&1"
@@ -43,19 +43,19 @@ rule diffuse_train:
     log:
         f"{LOG_DIR}/diffuse_train/{{dataset}}/{{ptag}}/{{mode}}/{{ttag}}/seed{{seed}}.log",
     benchmark:
-        f"{BENCH_DIR}/diffuse_train/{{dataset}}/{{ptag}}/{{mode}}/{{ttag}}/seed{{seed}}.tsv",
+        f"{BENCH_DIR}/diffuse_train/{{dataset}}/{{ptag}}/{{mode}}/{{ttag}}/seed{{seed}}.tsv"
+    conda:
+        "../environment.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=480,
     params:
         feddiff=FEDDIFF,
         settings=diffusion_settings,
         labels=diffusion_labels,
         classifier=subpath(input.classifier, parent=True),
         out_dir=subpath(output.metrics, parent=True),
-    threads: 1
-    resources:
-        mem_mb=8000,
-        runtime=480,
-    conda:
-        "../environment.yaml"
     shell:
         "{params.feddiff} diffuse-train --data {input.data:q} --partition {input.partition:q}"
         " --classifier {params.classifier:q} --settings {params.settings:q}"
@@ -70,15 +70,15 @@ rule diffuse_report:
         [flag_for_html_report(path) for path in DIFFUSION_REPORT],
     log:
         f"{LOG_DIR}/diffuse_report.log",
-    params:
-        feddiff=FEDDIFF,
-        manifest=diffusion_manifest(),
+    conda:
+        "../environment.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../environment.yaml"
+    params:
+        feddiff=FEDDIFF,
+        manifest=diffusion_manifest(),
     shell:
         "{params.feddiff} diffuse-report --manifest {params.manifest:q}"
         " --tables-dir results/tables --figures-dir results/figures > {log:q} 2>&1"

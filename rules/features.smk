@@ -13,17 +13,17 @@ rule extract_features:
     log:
         f"{LOG_DIR}/extract_features/{{dataset}}/{{backbone}}/{{ftag}}.log",
     benchmark:
-        f"{BENCH_DIR}/extract_features/{{dataset}}/{{backbone}}/{{ftag}}.tsv",
-    params:
-        feddiff=FEDDIFF,
-        spec=features_spec,
-        name=features_name,
+        f"{BENCH_DIR}/extract_features/{{dataset}}/{{backbone}}/{{ftag}}.tsv"
+    conda:
+        "../environment.yaml"
     threads: 1
     resources:
         mem_mb=16000,
         runtime=480,
-    conda:
-        "../environment.yaml"
+    params:
+        feddiff=FEDDIFF,
+        spec=features_spec,
+        name=features_name,
     shell:
         "{params.feddiff} extract-features --data {input.data:q} --spec {params.spec:q}"
         " --name {params.name:q} --out {output:q} --threads {threads} --no-progress > {log:q} 2>&1"
@@ -62,15 +62,15 @@ rule feature_figures:
         ],
     log:
         f"{LOG_DIR}/feature_figures/{{dataset}}/{{backbone}}/{{ftag}}.log",
-    params:
-        feddiff=FEDDIFF,
-        out_dir=subpath(output.tsne, parent=True),
+    conda:
+        "../environment.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../environment.yaml"
+    params:
+        feddiff=FEDDIFF,
+        out_dir=subpath(output.tsne, parent=True),
     shell:
         "{params.feddiff} feature-figures --features {input:q} --out-dir {params.out_dir:q}"
         " --threads {threads} > {log:q} 2>&1"

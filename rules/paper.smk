@@ -15,18 +15,18 @@ rule paper_table:
         tex="results/tables/paper_{table}.tex",
     log:
         f"{LOG_DIR}/paper_table/{{table}}.log",
+    conda:
+        "../environment.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         feddiff=FEDDIFF,
         kind=lambda wildcards: paper_link(wildcards).kind,
         groups=lambda wildcards: ",".join(paper_link(wildcards).groups),
         last_k=config["last_k"],
         tables_dir=subpath(output.csv, parent=True),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    conda:
-        "../environment.yaml"
     shell:
         "{params.feddiff} paper-table --kind {params.kind} --results {input.results:q}"
         " --values {input.values:q} --table {wildcards.table:q} --groups {params.groups:q}"
@@ -46,15 +46,15 @@ rule paper_table_html:
         ),
     log:
         f"{LOG_DIR}/paper_table_html/{{table}}.log",
-    params:  # for the caption (workflow/report/paper_table.rst)
-        kind=lambda wildcards: paper_link(wildcards).kind,
-        groups=lambda wildcards: ", ".join(paper_link(wildcards).groups),
-        values_file=lambda wildcards: paper_link(wildcards).values,
+    conda:
+        "../environment.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../environment.yaml"
+    params:  # for the caption (workflow/report/paper_table.rst)
+        kind=lambda wildcards: paper_link(wildcards).kind,
+        groups=lambda wildcards: ", ".join(paper_link(wildcards).groups),
+        values_file=lambda wildcards: paper_link(wildcards).values,
     script:
         "../workflow/scripts/table_html.py"

@@ -16,17 +16,17 @@ rule partition:
         ),
     log:
         f"{LOG_DIR}/partition/{{dataset}}/{{ptag}}/seed{{seed}}.log",
+    conda:
+        "../environment.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         feddiff=FEDDIFF,
         setting=partition_setting,
         name=partition_name,
         out_dir=subpath(output.assignment, parent=True),
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../environment.yaml"
     shell:
         "{params.feddiff} partition --data {input:q} --setting {params.setting:q}"
         " --seed {wildcards.seed} --name {params.name:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"

@@ -17,12 +17,12 @@ rule diffusion_fid_html:
         ),
     log:
         f"{LOG_DIR}/diffusion_fid_html.log",
+    conda:
+        "../environment.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../environment.yaml"
     script:
         "../workflow/scripts/table_html.py"
 
@@ -44,12 +44,12 @@ rule kmeans_html:
         ),
     log:
         f"{LOG_DIR}/kmeans_html/{{dataset}}/{{backbone}}/{{ftag}}.log",
+    conda:
+        "../environment.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../environment.yaml"
     script:
         "../workflow/scripts/table_html.py"
 
@@ -75,6 +75,12 @@ rule diffusion_samples:
         pdf="results/figures/diffusion_samples/{dataset}/{ptag}/{mode}/{ttag}/seed{seed}.pdf",
     log:
         f"{LOG_DIR}/diffusion_samples/{{dataset}}/{{ptag}}/{{mode}}/{{ttag}}/seed{{seed}}.log",
+    conda:
+        "../environment.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     params:
         feddiff=FEDDIFF,
         run_dir=subpath(input.fid, parent=True),
@@ -82,12 +88,6 @@ rule diffusion_samples:
             f"{wildcards.dataset} · {diffusion_run_of(wildcards).partition} · "
             f"{wildcards.mode} · seed {wildcards.seed}"
         ),
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=5,
-    conda:
-        "../environment.yaml"
     shell:
         "{params.feddiff} sample-figure --run-dir {params.run_dir:q} --out {output.png:q}"
         " --title {params.title:q} > {log:q} 2>&1"
@@ -107,11 +107,11 @@ rule domain_table_html:
         ),
     log:
         f"{LOG_DIR}/domain_table_html.log",
+    conda:
+        "../environment.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../environment.yaml"
     script:
         "../workflow/scripts/table_html.py"

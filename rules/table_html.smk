@@ -13,11 +13,11 @@ rule table_html:
         ),
     log:
         f"{LOG_DIR}/table_html.log",
+    conda:
+        "../environment.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../environment.yaml"
     script:
         "../workflow/scripts/table_html.py"

@@ -8,18 +8,18 @@ rule train:
     log:
         f"{LOG_DIR}/train/{{dataset}}/{{ptag}}/{{mtag}}/{{ttag}}/seed{{seed}}.log",
     benchmark:
-        f"{BENCH_DIR}/train/{{dataset}}/{{ptag}}/{{mtag}}/{{ttag}}/seed{{seed}}.tsv",
+        f"{BENCH_DIR}/train/{{dataset}}/{{ptag}}/{{mtag}}/{{ttag}}/seed{{seed}}.tsv"
+    conda:
+        "../environment.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
     params:
         feddiff=FEDDIFF,
         settings=run_settings,
         labels=run_labels,
         out_dir=subpath(output.metrics, parent=True),
-    threads: 1
-    resources:
-        mem_mb=8000,
-        runtime=240,
-    conda:
-        "../environment.yaml"
     shell:
         "{params.feddiff} train --data {input.data:q} --partition {input.partition:q}"
         " --settings {params.settings:q} --labels {params.labels:q} --threads {threads}"

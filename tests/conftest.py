@@ -15,7 +15,9 @@ CIFAR10 = REPO.parent / "shared" / "datasets" / "cifar10"
 @pytest.fixture
 def cifar10_root() -> Path:
     if not (CIFAR10 / "train").is_dir():
-        pytest.skip(f"CIFAR-10 ImageFolder copy not found at {CIFAR10} (it sits beside the repo as ../shared)")
+        pytest.skip(
+            f"CIFAR-10 ImageFolder copy not found at {CIFAR10} (it sits beside the repo as ../shared)"
+        )
     return CIFAR10
 
 

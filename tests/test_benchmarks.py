@@ -14,7 +14,9 @@ from tests.conftest import REPO
 
 
 def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", REPO / "benchmarks" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"bench_{name}", REPO / "benchmarks" / f"{name}.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -26,8 +28,21 @@ def test_round_throughput_tiny_runs_our_variants_and_reports_missing_flower(
 ) -> None:
     bench = _load("round_throughput")
     flower_installed = importlib.util.find_spec("flwr") is not None
-    rc = bench.main(["--tiny", "--variants", "vectorized,sequential,flower", "--out-dir", str(tmp_path),
-                     "--tag", "smoke", "--date", "2026-11-23", "--flower-python", sys.executable])
+    rc = bench.main(
+        [
+            "--tiny",
+            "--variants",
+            "vectorized,sequential,flower",
+            "--out-dir",
+            str(tmp_path),
+            "--tag",
+            "smoke",
+            "--date",
+            "2026-11-23",
+            "--flower-python",
+            sys.executable,
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     with open(tmp_path / "smoke.csv") as fh:
@@ -53,10 +68,29 @@ def test_images_per_round_drops_a_trailing_single_sample() -> None:
 def test_paper_cell_tiny_scale_runs_on_cpu(tmp_path: Path) -> None:
     cell = _load("paper_cell")
     out = tmp_path / "cell.csv"
-    result = cell.main(["--scale", "0.002", "--dataset", "synthetic", "--width", "0.0625",
-                        "--num-clients", "2", "--clients-per-round", "2", "--device", "cpu",
-                        "--out", str(out), "--date", "2026-11-23"])
-    assert result["rounds"] == 1 and result["local_epochs"] == 1 and result["images_per_client"] == 10
+    result = cell.main(
+        [
+            "--scale",
+            "0.002",
+            "--dataset",
+            "synthetic",
+            "--width",
+            "0.0625",
+            "--num-clients",
+            "2",
+            "--clients-per-round",
+            "2",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--date",
+            "2026-11-23",
+        ]
+    )
+    assert (
+        result["rounds"] == 1 and result["local_epochs"] == 1 and result["images_per_client"] == 10
+    )
     assert result["images_per_second"] > 0
     with open(out) as fh:
         rows = list(csv.DictReader(fh))

@@ -20,7 +20,9 @@ def test_stage_help(stage: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_module_entry_point_lists_stages() -> None:
-    out = subprocess.run([sys.executable, "-m", "feddiff", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "feddiff", "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0
     for stage in STAGES:
         assert stage in out.stdout
@@ -28,8 +30,19 @@ def test_module_entry_point_lists_stages() -> None:
 
 def test_bad_input_is_one_clear_line(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     missing = tmp_path / "missing.h5"
-    code = main(["partition", "--data", str(missing), "--setting", '{"scheme": "iid", "num_clients": 2}',
-                 "--seed", "0", "--out-dir", str(tmp_path / "p")])
+    code = main(
+        [
+            "partition",
+            "--data",
+            str(missing),
+            "--setting",
+            '{"scheme": "iid", "num_clients": 2}',
+            "--seed",
+            "0",
+            "--out-dir",
+            str(tmp_path / "p"),
+        ]
+    )
     assert code == 1
     err = capsys.readouterr().err
     assert "feddiff partition: error:" in err and str(missing) in err
@@ -44,7 +57,9 @@ def test_validate_lists_runs(capsys) -> None:  # type: ignore[no-untyped-def]
 
 def test_parser_rejects_non_json_non_file() -> None:
     with pytest.raises(SystemExit):
-        build_parser().parse_args(["partition", "--data", "x", "--setting", "nope", "--seed", "0", "--out-dir", "y"])
+        build_parser().parse_args(
+            ["partition", "--data", "x", "--setting", "nope", "--seed", "0", "--out-dir", "y"]
+        )
 
 
 def test_settings_file_json_numbers_stay_numbers(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -30,8 +30,13 @@ NO_DIFFUSERS = ("diffusers", "transformers")
 
 def run_probe(code: str) -> Any:
     """Run ``code`` in a fresh interpreter; what it printed as ``RESULT=<json>``."""
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO, capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     line = [ln for ln in out.stdout.splitlines() if ln.startswith("RESULT=")][-1]
     return json.loads(line.removeprefix("RESULT="))
@@ -39,10 +44,15 @@ def run_probe(code: str) -> Any:
 
 def loaded_after(code: str, watch: tuple[str, ...]) -> list[str]:
     """Run ``code`` in a fresh interpreter; the modules of ``watch`` it left imported."""
-    return list(run_probe(textwrap.dedent(code) + textwrap.dedent(f"""
+    return list(
+        run_probe(
+            textwrap.dedent(code)
+            + textwrap.dedent(f"""
         import json as _json, sys as _sys
         print("RESULT=" + _json.dumps(sorted(m for m in {list(watch)!r} if m in _sys.modules)))
-        """)))
+        """)
+        )
+    )
 
 
 def test_probe_sees_an_import_made_deep_inside_the_package() -> None:
@@ -145,13 +155,29 @@ def test_a_fedavg_train_job_imports_no_diffusers(tmp_path: Path) -> None:
         "dataset": "digits",
         "partition": {"scheme": "iid", "num_clients": 3},
         "method": {"strategy": "fedavg"},
-        "training": {"rounds": 1, "clients_per_round": 2, "batch_size": 64, "device": "cpu",
-                     "vectorize": "off"},
+        "training": {
+            "rounds": 1,
+            "clients_per_round": 2,
+            "batch_size": 64,
+            "device": "cpu",
+            "vectorize": "off",
+        },
         "seed": 0,
     }
-    argv = ["train", "--data", str(data), "--partition", str(tmp_path / "part" / "partition.npz"),
-            "--settings", json.dumps(settings), "--out-dir", str(tmp_path / "run"),
-            "--threads", "1", "--no-progress"]
+    argv = [
+        "train",
+        "--data",
+        str(data),
+        "--partition",
+        str(tmp_path / "part" / "partition.npz"),
+        "--settings",
+        json.dumps(settings),
+        "--out-dir",
+        str(tmp_path / "run"),
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
     code = f"""
         import contextlib, io
         from feddiff.cli import main

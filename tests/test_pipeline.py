@@ -27,7 +27,10 @@ def _snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     return subprocess.run(
         [str(exe), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
-        capture_output=True, text=True, env=env, timeout=1500,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1500,
     )
 
 
@@ -51,7 +54,9 @@ def test_default_config_runs_end_to_end(tmp_path: Path) -> None:
         assert (tmp_path / f"results/figures/accuracy_vs_round_main.{ext}").stat().st_size > 1000
     runs = list((tmp_path / "results/runs").glob("*/*/*/*/seed*/metrics.csv"))
     main_runs = [r for r in runs if "/fedddpm_" not in str(r) and r.parts[-6] in exp["datasets"]]
-    assert len(main_runs) == len(exp["datasets"]) * len(exp["partitions"]) * len(exp["methods"]) * len(exp["seeds"])
+    assert len(main_runs) == len(exp["datasets"]) * len(exp["partitions"]) * len(
+        exp["methods"]
+    ) * len(exp["seeds"])
     # FedDDPM / FedDDPM+ for the classifier: an auxiliary set per (partition, seed), corrections logged
     fexp = raw["experiments"]["fedddpm"]
     aux = list((tmp_path / "results/auxiliary").rglob("*.h5"))
@@ -72,7 +77,11 @@ def test_default_config_runs_end_to_end(tmp_path: Path) -> None:
     info = json.loads((runs[0].parent / "run.json").read_text())
     assert info["versions"]["torch"] and "training" in info["config"]
     assert not list((tmp_path / "results/runs").rglob("checkpoint.pt"))
-    heatmaps = [h for d in exp["datasets"] for h in (tmp_path / "results/partitions" / d).rglob("heatmap.png")]
+    heatmaps = [
+        h
+        for d in exp["datasets"]
+        for h in (tmp_path / "results/partitions" / d).rglob("heatmap.png")
+    ]
     assert len(heatmaps) == len(exp["partitions"]) * len(exp["seeds"])
     # FedDiffuse: one federated DDPM per diffusion.grid cell, then its FID table and figure.
     grid = raw["diffusion"]["grid"]
@@ -84,25 +93,34 @@ def test_default_config_runs_end_to_end(tmp_path: Path) -> None:
     for ext in ("png", "pdf"):
         assert (tmp_path / f"results/figures/diffusion_fid_vs_params.{ext}").stat().st_size > 1000
     druns = list((tmp_path / "results/diffusion").glob("*/*/*/*/seed*/metrics.csv"))
-    assert len(druns) == len(grid["datasets"]) * len(grid["partitions"]) * len(grid["modes"]) * len(grid["seeds"])
+    assert len(druns) == len(grid["datasets"]) * len(grid["partitions"]) * len(grid["modes"]) * len(
+        grid["seeds"]
+    )
     for metrics in druns:
         assert (metrics.parent / "model" / "scheduler" / "scheduler_config.json").is_file()
-        assert list((metrics.parent / "samples").glob("*.png")) and (metrics.parent / "fid.json").is_file()
+        assert (
+            list((metrics.parent / "samples").glob("*.png"))
+            and (metrics.parent / "fid.json").is_file()
+        )
     assert not list((tmp_path / "results/diffusion").rglob("checkpoint.pt"))
     # FedDifRC: features from the federated FULL DDPM, extracted once, used by every feddifrc run.
     features = list((tmp_path / "results/features").glob("*/ddpm/*.h5"))
     assert len(features) == 1 and not list((tmp_path / "results/features").rglob("*.partial.h5"))
     with h5py.File(features[0], "r") as f:
-        assert f.attrs["complete"] and "/diffusion/" in f.attrs["model_dir"] and "/full/" in f.attrs["model_dir"]
+        assert (
+            f.attrs["complete"]
+            and "/diffusion/" in f.attrs["model_dir"]
+            and "/full/" in f.attrs["model_dir"]
+        )
         assert f["train/conditional"].shape[1] == 10 and f["train/done"][()].all()
     difrc = [m for m in exp["methods"] if raw["methods"][m]["strategy"] == "feddifrc"]
     assert len(difrc) == 3  # FedDifRC, TDCL only, NDCR only
     difrc_runs = [r for r in runs if "/feddifrc_features" in str(r)]
     assert len(difrc_runs) == len(difrc) * len(exp["partitions"]) * len(exp["seeds"])
     for metrics in difrc_runs:
-        assert json.loads((metrics.parent / "run.json").read_text())["config"]["method"]["features"] == str(
-            features[0].relative_to(tmp_path)
-        )
+        assert json.loads((metrics.parent / "run.json").read_text())["config"]["method"][
+            "features"
+        ] == str(features[0].relative_to(tmp_path))
     figures = features[0].with_suffix("")
     kmeans = pd.read_csv(figures / "kmeans.csv")
     assert kmeans["representation"].tolist()[-1] == "fused" and kmeans["nmi"].between(0, 1).all()
@@ -111,10 +129,14 @@ def test_default_config_runs_end_to_end(tmp_path: Path) -> None:
     # Feature shift (issue #14): per-domain accuracies, their table and the domain counts.
     shift = raw["experiments"]["shift"]
     by_domain = pd.read_csv(tmp_path / "results/tables/accuracy_domains.csv")
-    assert set(by_domain["experiment"]) == {"shift"} and set(by_domain["method"]) == set(shift["methods"])
+    assert set(by_domain["experiment"]) == {"shift"} and set(by_domain["method"]) == set(
+        shift["methods"]
+    )
     assert by_domain["final_mean"].between(0, 100).all()
     assert (tmp_path / "results/tables/accuracy_domains.html").stat().st_size > 100
-    [domain_counts] = (tmp_path / "results/partitions" / shift["datasets"][0]).rglob("domain_counts.csv")
+    [domain_counts] = (tmp_path / "results/partitions" / shift["datasets"][0]).rglob(
+        "domain_counts.csv"
+    )
     assert len(pd.read_csv(domain_counts)) == 4
     # A finished run is not redone.
     again = _snakemake(tmp_path, "--cores", "2", "--configfile", str(config), "-n")
@@ -135,8 +157,12 @@ def test_invalid_config_stops_before_any_job(tmp_path: Path) -> None:
 
 def test_cifar10_slice_trains(tmp_path: Path, cifar10_root: Path) -> None:
     """A few rounds of ResNet-10 on a slice of the CIFAR-10 folder, through the stages."""
-    spec = {"source": "imagefolder", "root": str(cifar10_root), "max_train_per_class": 40,
-            "max_test_per_class": 10}
+    spec = {
+        "source": "imagefolder",
+        "root": str(cifar10_root),
+        "max_train_per_class": 40,
+        "max_test_per_class": 10,
+    }
     arrays = prepare_dataset(spec, tmp_path / "cifar10.h5")
     assert arrays.x_train.shape == (400, 32, 32, 3)
     assert arrays.class_names[0] == "airplane" and arrays.class_names[-1] == "truck"
@@ -145,13 +171,28 @@ def test_cifar10_slice_trains(tmp_path: Path, cifar10_root: Path) -> None:
     counts = pd.read_csv(tmp_path / "part" / "counts.csv")
     assert counts["total"].sum() == 400
     settings = {
-        "dataset": "cifar10", "partition": setting, "method": {"strategy": "fedavg"}, "seed": 0,
-        "training": {"model": "resnet10", "width": 0.125, "rounds": 2, "clients_per_round": 2,
-                     "local_epochs": 1, "batch_size": 32, "lr": 0.01,
-                     "augment": {"crop_padding": 4, "hflip": True}},
+        "dataset": "cifar10",
+        "partition": setting,
+        "method": {"strategy": "fedavg"},
+        "seed": 0,
+        "training": {
+            "model": "resnet10",
+            "width": 0.125,
+            "rounds": 2,
+            "clients_per_round": 2,
+            "local_epochs": 1,
+            "batch_size": 32,
+            "lr": 0.01,
+            "augment": {"crop_padding": 4, "hflip": True},
+        },
     }
-    metrics = train_run(settings, tmp_path / "cifar10.h5", tmp_path / "part" / "partition.npz",
-                        tmp_path / "run", progress=False)
+    metrics = train_run(
+        settings,
+        tmp_path / "cifar10.h5",
+        tmp_path / "part" / "partition.npz",
+        tmp_path / "run",
+        progress=False,
+    )
     assert list(metrics["round"]) == [1, 2]
     assert metrics["test_acc"].between(0, 1).all() and metrics["train_loss"].notna().all()
     assert (tmp_path / "run" / "model.safetensors").stat().st_size > 10_000

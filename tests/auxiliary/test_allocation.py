@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from feddiff.auxiliary.allocation import allocate, class_counts
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from feddiff.auxiliary.store import AuxiliarySet, save_auxiliary
 from feddiff.calibration import CalibrationParams
 from feddiff.calibration.calibrator import ClassifierObjective, ServerCalibrator, adam, sgd
@@ -15,7 +16,6 @@ from feddiff.diffusion.modes import build_mode
 from feddiff.diffusion.settings import SchedulerSettings
 from feddiff.diffusion.unet import build_scheduler
 from feddiff.fl.data import FederatedData
-
 from tests.diffusion.conftest import tiny_settings, tiny_unet
 from tests.fl.helpers import run_method, small_model, small_settings
 
@@ -32,7 +32,7 @@ def quadrant_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     x = rng.integers(0, 40, size=(n, 8, 8, 1))
     for i, c in enumerate(y):
         r, q = divmod(int(c), 2)
-        x[i, 4 * r:4 * r + 4, 4 * q:4 * q + 4, 0] += 200
+        x[i, 4 * r : 4 * r + 4, 4 * q : 4 * q + 4, 0] += 200
     return x.astype(np.uint8), y.astype(np.int64)
 
 
@@ -40,7 +40,9 @@ def quadrant_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def data() -> FederatedData:
     x, y = quadrant_images(80, 0)
     xt, yt = quadrant_images(40, 1)
-    return FederatedData.from_arrays(x, y, xt, yt, np.array_split(np.arange(80), 4), 4, torch.device("cpu"))
+    return FederatedData.from_arrays(
+        x, y, xt, yt, np.array_split(np.arange(80), 4), 4, torch.device("cpu")
+    )
 
 
 def aux_tensors(n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,7 +58,9 @@ def params(**kw: object) -> CalibrationParams:
 
 def test_calibration_lowers_the_classifiers_auxiliary_loss(data: FederatedData) -> None:
     x, y = aux_tensors()
-    cal = ServerCalibrator(params(), x, y, ClassifierObjective(data.normalize), sgd(0.9), lr=0.05, seed=0)
+    cal = ServerCalibrator(
+        params(), x, y, ClassifierObjective(data.normalize), sgd(0.9), lr=0.05, seed=0
+    )
     model = small_model()
     before = cal.aux_loss(model)
     assert cal.aux_loss(model) == before  # a fixed subset: same model, same loss
@@ -70,7 +74,9 @@ def test_calibration_lowers_the_ddpms_auxiliary_loss() -> None:
     x, y = aux_tensors()
     scheduler = build_scheduler(SchedulerSettings())
     unet = tiny_unet()
-    cal = ServerCalibrator(params(steps=30), x, y, DenoisingObjective(scheduler, True), adam(), lr=2e-3, seed=0)
+    cal = ServerCalibrator(
+        params(steps=30), x, y, DenoisingObjective(scheduler, True), adam(), lr=2e-3, seed=0
+    )
     before = cal.aux_loss(unet)
     assert cal.aux_loss(unet) == pytest.approx(before)  # fixed noise and timesteps
     row = cal.after_aggregate(unet, round=1)
@@ -82,7 +88,9 @@ class ScriptedLoss(ServerCalibrator):
 
     def __init__(self, losses: list[float], **kw: object) -> None:
         x, y = aux_tensors(8)
-        super().__init__(params(**kw), x, y, ClassifierObjective(lambda t: t.float()), sgd(0.0), lr=0.1, seed=0)
+        super().__init__(
+            params(**kw), x, y, ClassifierObjective(lambda t: t.float()), sgd(0.0), lr=0.1, seed=0
+        )
         self.losses = iter(losses)
         self.passes: list[int] = []
 
@@ -118,10 +126,19 @@ def _write_aux(path: object, n: int = 64) -> str:
     return str(path)
 
 
-def test_fedddpm_strategy_logs_calibration_and_resumes(data: FederatedData, tmp_path: object) -> None:
+def test_fedddpm_strategy_logs_calibration_and_resumes(
+    data: FederatedData, tmp_path: object
+) -> None:
     aux = _write_aux(tmp_path / "aux.h5")  # type: ignore[operator]
-    method = {"strategy": "fedddpm", "auxiliary": aux, "trigger": "stall", "window": 1, "delta": 0.5,
-              "steps": 5, "eval_size": 32}
+    method = {
+        "strategy": "fedddpm",
+        "auxiliary": aux,
+        "trigger": "stall",
+        "window": 1,
+        "delta": 0.5,
+        "steps": 5,
+        "eval_size": 32,
+    }
     settings = small_settings(rounds=4)
 
     def run(**kw: object) -> list[dict]:
@@ -131,7 +148,9 @@ def test_fedddpm_strategy_logs_calibration_and_resumes(data: FederatedData, tmp_
         strategy.bind_data(data)
         from feddiff.fl.engine import run_federated
 
-        _, rows = run_federated(data, small_model(), strategy, settings, seed=0, progress=False, **kw)
+        _, rows = run_federated(
+            data, small_model(), strategy, settings, seed=0, progress=False, **kw
+        )
         return rows
 
     rows = run()
@@ -140,12 +159,20 @@ def test_fedddpm_strategy_logs_calibration_and_resumes(data: FederatedData, tmp_
     ckpt = tmp_path / "ckpt.pt"  # type: ignore[operator]
     interrupted = small_settings(rounds=2)
     from feddiff.fl.engine import run_federated
-
     from tests.fl.helpers import make_strategy
 
     s = make_strategy(**method)
     s.bind_data(data)
-    run_federated(data, small_model(), s, interrupted, seed=0, progress=False, checkpoint_path=ckpt, fingerprint="f")
+    run_federated(
+        data,
+        small_model(),
+        s,
+        interrupted,
+        seed=0,
+        progress=False,
+        checkpoint_path=ckpt,
+        fingerprint="f",
+    )
     resumed = run(checkpoint_path=ckpt, fingerprint="f")
     assert [r["calibrated"] for r in resumed] == [r["calibrated"] for r in rows]
     assert resumed[-1]["test_acc"] == pytest.approx(rows[-1]["test_acc"])
@@ -154,26 +181,39 @@ def test_fedddpm_strategy_logs_calibration_and_resumes(data: FederatedData, tmp_
 def test_fedddpm_calibration_in_the_federated_ddpm_loop(data: FederatedData) -> None:
     x, y = aux_tensors()
     scheduler = build_scheduler(SchedulerSettings())
-    cal = ServerCalibrator(params(steps=5), x, y, DenoisingObjective(scheduler, True), adam(), lr=1e-3, seed=0)
-    result = run_federated_diffusion(data, tiny_unet(), scheduler, build_mode("full"),
-                                     tiny_settings(rounds=2).training, seed=0, hooks=[cal], progress=False)
+    cal = ServerCalibrator(
+        params(steps=5), x, y, DenoisingObjective(scheduler, True), adam(), lr=1e-3, seed=0
+    )
+    result = run_federated_diffusion(
+        data,
+        tiny_unet(),
+        scheduler,
+        build_mode("full"),
+        tiny_settings(rounds=2).training,
+        seed=0,
+        hooks=[cal],
+        progress=False,
+    )
     assert [r["calibrated"] for r in result.rows] == [1, 1]
     assert all(r["aux_loss_after"] < r["aux_loss"] for r in result.rows)
 
 
 def test_fedddpm_needs_its_auxiliary_file(data: FederatedData, tmp_path: object) -> None:
     from feddiff.data.errors import DataError
-
     from tests.fl.helpers import make_strategy
 
     strategy = make_strategy(strategy="fedddpm", auxiliary=str(tmp_path / "none.h5"))  # type: ignore[operator]
     with pytest.raises(DataError, match="none.h5 does not exist"):
         strategy.bind_data(data)
     with pytest.raises(RuntimeError, match="bind_data must run"):
-        run_method(data, {"strategy": "fedddpm", "auxiliary": "x"}, small_settings(rounds=1), seed=0)
+        run_method(
+            data, {"strategy": "fedddpm", "auxiliary": "x"}, small_settings(rounds=1), seed=0
+        )
 
 
-def test_fedddpm_rejects_an_auxiliary_set_of_another_dataset(data: FederatedData, tmp_path: object) -> None:
+def test_fedddpm_rejects_an_auxiliary_set_of_another_dataset(
+    data: FederatedData, tmp_path: object
+) -> None:
     from tests.fl.helpers import make_strategy
 
     x, y = quadrant_images(8, 3)

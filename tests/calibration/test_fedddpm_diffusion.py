@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from feddiff.auxiliary.store import AuxiliarySet, save_auxiliary
 from feddiff.diffusion.ddpm import train_local
 from feddiff.diffusion.federated import run_federated_diffusion
@@ -28,7 +29,6 @@ from feddiff.diffusion.settings import SchedulerSettings
 from feddiff.diffusion.unet import build_scheduler
 from feddiff.fl.data import FederatedData
 from feddiff.fl.sampling import client_generator, derived_seed
-
 from tests.calibration.test_calibrator import quadrant_images
 from tests.diffusion.conftest import tiny_settings, tiny_unet
 
@@ -49,19 +49,25 @@ def data() -> FederatedData:
     return FederatedData.from_arrays(x, y, x[:8], y[:8], clients, 4, torch.device("cpu"))
 
 
-def _denoise_loss(unet: Any, scheduler: Any, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def _denoise_loss(
+    unet: Any, scheduler: Any, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator
+) -> torch.Tensor:
     x0 = x.float() / 127.5 - 1.0
     noise = torch.randn(x0.shape, generator=gen)
     t = torch.randint(0, scheduler.config.num_train_timesteps, (len(x0),), generator=gen)
     abar = scheduler.alphas_cumprod[t].view(-1, 1, 1, 1).float()
-    return F.mse_loss(unet(abar.sqrt() * x0 + (1 - abar).sqrt() * noise, t, class_labels=y).sample, noise)
+    return F.mse_loss(
+        unet(abar.sqrt() * x0 + (1 - abar).sqrt() * noise, t, class_labels=y).sample, noise
+    )
 
 
 def _gen(*coords: int) -> torch.Generator:
     return torch.Generator().manual_seed(derived_seed(*coords))
 
 
-def test_full_plus_calibration_runs_on_the_average_every_round(data: FederatedData, tmp_path: Path) -> None:
+def test_full_plus_calibration_runs_on_the_average_every_round(
+    data: FederatedData, tmp_path: Path
+) -> None:
     x, y = quadrant_images(N_AUX, 21)
     path = tmp_path / "aux.h5"
     save_auxiliary(AuxiliarySet(x, y, np.zeros(N_AUX, np.int64), {}), path)
@@ -70,8 +76,21 @@ def test_full_plus_calibration_runs_on_the_average_every_round(data: FederatedDa
     cfg = tiny_settings(rounds=ROUNDS, clients_per_round=3, batch_size=8, lr=2e-3)
     unet = tiny_unet()
     init = {k: v.clone() for k, v in unet.state_dict().items()}
-    hook = diffusion_calibrator({"auxiliary": str(path), "trigger": "every_round", "steps": STEPS, "batch_size": 64,
-                                 "eval_size": 512}, data, unet, scheduler, cfg, SEED, "fp")
+    hook = diffusion_calibrator(
+        {
+            "auxiliary": str(path),
+            "trigger": "every_round",
+            "steps": STEPS,
+            "batch_size": 64,
+            "eval_size": 512,
+        },
+        data,
+        unet,
+        scheduler,
+        cfg,
+        SEED,
+        "fp",
+    )
     after: list[dict[str, torch.Tensor]] = []
     entering: list[dict[str, torch.Tensor]] = []  # the global UNet as the hook receives it
     real = hook.after_aggregate
@@ -81,10 +100,19 @@ def test_full_plus_calibration_runs_on_the_average_every_round(data: FederatedDa
         return real(global_unet, round)
 
     hook.after_aggregate = spy  # type: ignore[method-assign]
-    result = run_federated_diffusion(data, unet, scheduler, build_mode("full"), cfg.training, seed=SEED, hooks=[hook],
-                                     progress=False,
-                                     on_round_end=lambda r, row: after.append({k: v.clone() for k, v in
-                                                                               unet.state_dict().items()}))
+    result = run_federated_diffusion(
+        data,
+        unet,
+        scheduler,
+        build_mode("full"),
+        cfg.training,
+        seed=SEED,
+        hooks=[hook],
+        progress=False,
+        on_round_end=lambda r, row: after.append(
+            {k: v.clone() for k, v in unet.state_dict().items()}
+        ),
+    )
     s = cfg.training
     for rnd in range(1, ROUNDS + 1):
         before = init if rnd == 1 else after[rnd - 2]
@@ -94,14 +122,28 @@ def test_full_plus_calibration_runs_on_the_average_every_round(data: FederatedDa
         for c in clients:
             local = tiny_unet()
             local.load_state_dict(before)
-            train_local(local, scheduler, data.x_train, data.y_train, data.clients[c], epochs=s.local_epochs,
-                        batch_size=s.batch_size, lr=s.lr, label_dropout=s.label_dropout, num_classes=4,
-                        generator=client_generator(SEED, rnd, c, data.device), round=rnd, client=c)
+            train_local(
+                local,
+                scheduler,
+                data.x_train,
+                data.y_train,
+                data.clients[c],
+                epochs=s.local_epochs,
+                batch_size=s.batch_size,
+                lr=s.lr,
+                label_dropout=s.label_dropout,
+                num_classes=4,
+                generator=client_generator(SEED, rnd, c, data.device),
+                round=rnd,
+                client=c,
+            )
             states[c] = local.state_dict()
         total = sum(SIZES[c] for c in clients)
         for k, v in entering[rnd - 1].items():  # the hook runs on the sample-weighted average
             expected = sum(states[c][k].double() * SIZES[c] for c in clients) / total
-            torch.testing.assert_close(v, expected.float(), rtol=1e-5, atol=1e-6, msg=f"round {rnd} {k}")
+            torch.testing.assert_close(
+                v, expected.float(), rtol=1e-5, atol=1e-6, msg=f"round {rnd} {k}"
+            )
         # Calibrate the hook's own input: Adam's first steps move each weight by about lr
         # whatever the gradient's size, so a float32 rounding difference in the average
         # could flip a near-zero gradient's sign and is not what this test is about.
@@ -123,4 +165,6 @@ def test_full_plus_calibration_runs_on_the_average_every_round(data: FederatedDa
         assert row["calibrated"] == 1 and row["calibrations"] == rnd
         assert row["aux_loss"] == pytest.approx(aux_before, rel=1e-4)
         for k, v in model.state_dict().items():
-            torch.testing.assert_close(after[rnd - 1][k], v, rtol=1e-4, atol=1e-5, msg=f"round {rnd} {k}")
+            torch.testing.assert_close(
+                after[rnd - 1][k], v, rtol=1e-4, atol=1e-5, msg=f"round {rnd} {k}"
+            )

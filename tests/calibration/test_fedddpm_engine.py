@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
 from feddiff.auxiliary.store import AuxiliarySet, save_auxiliary
 from feddiff.fl.data import FederatedData
 from feddiff.fl.engine import run_federated
-
 from tests.calibration.test_calibrator import quadrant_images
 from tests.fl.helpers import make_strategy, small_model, small_settings
 
@@ -50,7 +50,9 @@ def data() -> FederatedData:
 def aux(tmp_path: Path) -> tuple[str, torch.Tensor, torch.Tensor]:
     """The auxiliary file and its images (uint8 NCHW) / labels, as the test reads them."""
     x, y = quadrant_images(N_AUX, 12)
-    x[: N_AUX // 2] = 255 - x[: N_AUX // 2]  # unlike the clients' data: calibration has something to fix
+    x[: N_AUX // 2] = (
+        255 - x[: N_AUX // 2]
+    )  # unlike the clients' data: calibration has something to fix
     path = tmp_path / "aux.h5"
     save_auxiliary(AuxiliarySet(x, y, np.zeros(N_AUX, np.int64), {}), path)
     return str(path), torch.from_numpy(x).permute(0, 3, 1, 2).float(), torch.from_numpy(y)
@@ -82,8 +84,15 @@ def _aux_ce(model: torch.nn.Module, xn: torch.Tensor, y: torch.Tensor) -> float:
         return float(F.cross_entropy(model(xn)[1], y))
 
 
-def _calibrate(model: torch.nn.Module, xn: torch.Tensor, y: torch.Tensor, steps: int, lr: float,
-               momentum: float, wd: float) -> None:
+def _calibrate(
+    model: torch.nn.Module,
+    xn: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    lr: float,
+    momentum: float,
+    wd: float,
+) -> None:
     """``steps`` full-batch heavy-ball SGD steps with weight decay, written out."""
     model.train()
     params = [p for p in model.parameters()]
@@ -101,8 +110,9 @@ def _calibrate(model: torch.nn.Module, xn: torch.Tensor, y: torch.Tensor, steps:
                 p -= lr * bufs[i]
 
 
-def _run(data: FederatedData, method: dict[str, Any], rounds: int
-         ) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], list[dict[str, torch.Tensor]]]:
+def _run(
+    data: FederatedData, method: dict[str, Any], rounds: int
+) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], list[dict[str, torch.Tensor]]]:
     """Rows, the uploads of each round (as the server received them), global state after each round."""
     strategy = make_strategy(**method)
     strategy.bind_data(data)
@@ -110,20 +120,35 @@ def _run(data: FederatedData, method: dict[str, Any], rounds: int
     real = strategy.aggregate
 
     def spy(global_model: torch.nn.Module, updates: list[Any], round: int) -> None:
-        uploads.append([{"c": u.client_id, "n": u.num_samples, "w": copy.deepcopy(u.weights)} for u in updates])
+        uploads.append(
+            [{"c": u.client_id, "n": u.num_samples, "w": copy.deepcopy(u.weights)} for u in updates]
+        )
         real(global_model, updates, round)
 
     strategy.aggregate = spy  # type: ignore[method-assign]
     model = small_model(3)
     after: list[dict[str, torch.Tensor]] = []
-    settings = small_settings(rounds=rounds, clients_per_round=2, batch_size=8, vectorize="off", **LOCAL)
-    _, rows = run_federated(data, model, strategy, settings, seed=5, progress=False,
-                            on_round_end=lambda r, row: after.append(copy.deepcopy(model.state_dict())))
+    settings = small_settings(
+        rounds=rounds, clients_per_round=2, batch_size=8, vectorize="off", **LOCAL
+    )
+    _, rows = run_federated(
+        data,
+        model,
+        strategy,
+        settings,
+        seed=5,
+        progress=False,
+        on_round_end=lambda r, row: after.append(copy.deepcopy(model.state_dict())),
+    )
     return rows, uploads, after
 
 
-def _replay(data: FederatedData, aux: tuple[str, torch.Tensor, torch.Tensor], method: dict[str, Any],
-            rounds: int) -> list[int]:
+def _replay(
+    data: FederatedData,
+    aux: tuple[str, torch.Tensor, torch.Tensor],
+    method: dict[str, Any],
+    rounds: int,
+) -> list[int]:
     """Run through the engine, replay every round in plain torch, compare; the rounds' pass flags."""
     rows, uploads, after = _run(data, method, rounds)
     xn, y = _normalise(data, aux[1]), aux[2]
@@ -143,7 +168,10 @@ def _replay(data: FederatedData, aux: tuple[str, torch.Tensor, torch.Tensor], me
         else:  # FedDDPM+: relative gain over the last `window` rounds below delta
             history.append(before)
             w = method["window"]
-            fire = len(history) > w and (history[-1 - w] - history[-1]) / abs(history[-1 - w]) < method["delta"]
+            fire = (
+                len(history) > w
+                and (history[-1 - w] - history[-1]) / abs(history[-1 - w]) < method["delta"]
+            )
         if fire:
             _calibrate(model, xn, y, method["steps"], lr, momentum, LOCAL["weight_decay"])
         after_loss = _aux_ce(model, xn, y)
@@ -154,30 +182,63 @@ def _replay(data: FederatedData, aux: tuple[str, torch.Tensor, torch.Tensor], me
         assert row["aux_loss"] == pytest.approx(before, rel=1e-4)
         assert row["aux_loss_after"] == pytest.approx(after_loss, rel=1e-4)
         for key, value in model.state_dict().items():
-            torch.testing.assert_close(after[rnd][key], value, rtol=1e-4, atol=1e-5, msg=f"round {rnd + 1} {key}")
+            torch.testing.assert_close(
+                after[rnd][key], value, rtol=1e-4, atol=1e-5, msg=f"round {rnd + 1} {key}"
+            )
         flags.append(int(fire))
     assert rows[-1]["calibrations"] == sum(flags)
     return flags
 
 
 def test_fedddpm_calibrates_the_average_every_round(data: FederatedData, aux: Any) -> None:
-    method = {"strategy": "fedddpm", "auxiliary": aux[0], "trigger": "every_round", "steps": 3,
-              "batch_size": 64, "eval_size": 512, "lr": 0.03, "momentum": 0.5}
+    method = {
+        "strategy": "fedddpm",
+        "auxiliary": aux[0],
+        "trigger": "every_round",
+        "steps": 3,
+        "batch_size": 64,
+        "eval_size": 512,
+        "lr": 0.03,
+        "momentum": 0.5,
+    }
     assert _replay(data, aux, method, rounds=3) == [1, 1, 1]
 
 
-def test_fedddpm_plus_calibrates_only_when_the_stall_rule_fires(data: FederatedData, aux: Any) -> None:
+def test_fedddpm_plus_calibrates_only_when_the_stall_rule_fires(
+    data: FederatedData, aux: Any
+) -> None:
     # delta = 1 makes any gain a stall, so passes fall exactly where the history is long
     # enough: rounds 3 and 5 with window 2 (the history restarts after each pass).
     # lr / momentum unset: the calibration takes the local optimiser's.
-    method = {"strategy": "fedddpm", "auxiliary": aux[0], "trigger": "stall", "window": 2, "delta": 1.0,
-              "steps": 2, "batch_size": 64, "eval_size": 512}
+    method = {
+        "strategy": "fedddpm",
+        "auxiliary": aux[0],
+        "trigger": "stall",
+        "window": 2,
+        "delta": 1.0,
+        "steps": 2,
+        "batch_size": 64,
+        "eval_size": 512,
+    }
     assert _replay(data, aux, method, rounds=5) == [0, 0, 1, 0, 1]
 
 
 def test_fedddpm_plus_stall_rule_on_real_losses(data: FederatedData, aux: Any) -> None:
     # window 1, delta 5 %: whether a round passes depends on the measured losses, which
     # the replay recomputes; the flags and the weights must agree with it either way.
-    method = {"strategy": "fedddpm", "auxiliary": aux[0], "trigger": "stall", "window": 1, "delta": 0.05,
-              "steps": 2, "batch_size": 64, "eval_size": 512, "lr": 0.02, "momentum": 0.0}
-    assert set(_replay(data, aux, method, rounds=4)) == {0, 1}  # the setting exercises both branches
+    method = {
+        "strategy": "fedddpm",
+        "auxiliary": aux[0],
+        "trigger": "stall",
+        "window": 1,
+        "delta": 0.05,
+        "steps": 2,
+        "batch_size": 64,
+        "eval_size": 512,
+        "lr": 0.02,
+        "momentum": 0.0,
+    }
+    assert set(_replay(data, aux, method, rounds=4)) == {
+        0,
+        1,
+    }  # the setting exercises both branches

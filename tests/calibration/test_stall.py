@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import pytest
+
 from feddiff.calibration import StallDetector
 
 
-def fires(losses: list[float], window: int = 3, delta: float = 0.05, after: float | None = None) -> list[int]:
+def fires(
+    losses: list[float], window: int = 3, delta: float = 0.05, after: float | None = None
+) -> list[int]:
     det = StallDetector(window, delta)
     out = []
     for loss in losses:

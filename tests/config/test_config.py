@@ -29,7 +29,9 @@ def test_default_config_is_valid_and_expands(raw: dict[str, Any]) -> None:
     runs = expand_runs(config)
     for name, exp in raw["experiments"].items():
         mine = [r for r in runs if r.experiment == name]
-        expected = len(exp["datasets"]) * len(exp["partitions"]) * len(exp["methods"]) * len(exp["seeds"])
+        expected = (
+            len(exp["datasets"]) * len(exp["partitions"]) * len(exp["methods"]) * len(exp["seeds"])
+        )
         assert len(mine) == expected
         assert len({r.run_dir for r in mine}) == expected  # no two runs of a grid share a directory
     # a run two experiments both list (FedAvg beside FedDDPM) is one directory, i.e. one job
@@ -45,9 +47,18 @@ def test_default_config_is_valid_and_expands(raw: dict[str, Any]) -> None:
         (lambda c: c["training"].__setitem__("rounds", "ten"), "training.rounds"),
         (lambda c: c["training"].__setitem__("lr", -1.0), "training.lr"),
         (lambda c: c["partitions"]["dir0.5"].__setitem__("alpha", 0), "partitions.dir0.5.alpha"),
-        (lambda c: c["partitions"]["nid2"].__setitem__("num_clients", 0), "partitions.nid2.num_clients"),
-        (lambda c: c["partitions"]["iid"].__setitem__("imb_factor", 1.5), "partitions.iid.imb_factor"),
-        (lambda c: c["datasets"]["digits"].__setitem__("source", "imagenet"), "datasets.digits.source"),
+        (
+            lambda c: c["partitions"]["nid2"].__setitem__("num_clients", 0),
+            "partitions.nid2.num_clients",
+        ),
+        (
+            lambda c: c["partitions"]["iid"].__setitem__("imb_factor", 1.5),
+            "partitions.iid.imb_factor",
+        ),
+        (
+            lambda c: c["datasets"]["digits"].__setitem__("source", "imagenet"),
+            "datasets.digits.source",
+        ),
         (lambda c: c.__setitem__("unknown_top", 1), "unknown_top"),
     ],
 )
@@ -60,9 +71,15 @@ def test_schema_errors_name_the_key(raw: dict[str, Any], mutate: Any, key: str) 
 @pytest.mark.parametrize(
     ("mutate", "key"),
     [
-        (lambda c: c["experiments"]["main"]["partitions"].append("nope"), "experiments.main.partitions"),
+        (
+            lambda c: c["experiments"]["main"]["partitions"].append("nope"),
+            "experiments.main.partitions",
+        ),
         (lambda c: c["partitions"]["iid"].__setitem__("alpha", 0.5), "partitions.iid.alpha"),
-        (lambda c: c["partitions"].__setitem__("d", {"scheme": "dirichlet", "num_clients": 3}), "partitions.d.alpha"),
+        (
+            lambda c: c["partitions"].__setitem__("d", {"scheme": "dirichlet", "num_clients": 3}),
+            "partitions.d.alpha",
+        ),
         (lambda c: c["methods"].__setitem__("x", {"strategy": "fedavg", "mu": 1.0}), "methods.x"),
         (lambda c: c["methods"].__setitem__("y", {"strategy": "nosuch"}), "methods.y"),
         (lambda c: c["training"].__setitem__("clients_per_round", 50), "clients_per_round"),
@@ -122,7 +139,9 @@ def test_schema_declares_each_strategys_hyperparameters_and_defaults() -> None:
     for rule in method["allOf"]:
         name = rule["if"]["properties"]["strategy"]["const"]
         then = rule["then"]
-        if "$ref" in then:  # fedddpm: the calibration definition it shares with diffusion.calibration
+        if (
+            "$ref" in then
+        ):  # fedddpm: the calibration definition it shares with diffusion.calibration
             then = load_schema()["$defs"][then["$ref"].rsplit("/", 1)[-1]]
         props = {k: v for k, v in then["properties"].items() if k != "strategy"}
         declared[name] = {k: v.get("default") for k, v in props.items()}
@@ -154,4 +173,6 @@ def test_pathological_tag_spells_out_its_assignment() -> None:
     assert tag == "pathological_assignmentrandom_classes_per_client2_num_clients10"
     assert partition_tag({**base, "assignment": "random"}) == tag
     assert partition_tag({**base, "assignment": "cyclic"}) != tag
-    assert partition_tag({"scheme": "iid", "num_clients": 10}) == "iid_num_clients10"  # others unchanged
+    assert (
+        partition_tag({"scheme": "iid", "num_clients": 10}) == "iid_num_clients10"
+    )  # others unchanged

@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from feddiff.config import ConfigError, expand_method_grids, expand_runs, grid_method_name, validate_config
+from feddiff.config import (
+    ConfigError,
+    expand_method_grids,
+    expand_runs,
+    grid_method_name,
+    validate_config,
+)
 from tests.workflow.tiny import TINY, check, planned_jobs, snakemake, write_config
 
 
@@ -66,7 +72,11 @@ def test_a_list_in_one_key_only_keeps_the_other_keys_fixed() -> None:
     config["experiments"]["tiny"]["methods"] = ["moon", "prox"]
     validate_config(config)
     moons = {name: m for name, m in config["methods"].items() if name.startswith("moon")}
-    assert list(moons) == ["moon[temperature=0.1]", "moon[temperature=0.3]", "moon[temperature=0.7]"]
+    assert list(moons) == [
+        "moon[temperature=0.1]",
+        "moon[temperature=0.3]",
+        "moon[temperature=0.7]",
+    ]
     assert {m["mu"] for m in moons.values()} == {2.0}
     assert [m["temperature"] for m in moons.values()] == [0.1, 0.3, 0.7]
     assert config["methods"]["prox"] == {"strategy": "fedprox", "mu": 0.5}  # no list: unchanged
@@ -74,7 +84,9 @@ def test_a_list_in_one_key_only_keeps_the_other_keys_fixed() -> None:
 
 def test_grid_names_spell_values_as_the_config_does() -> None:
     # keys sorted; YAML spellings for booleans and null; floats as written
-    name = grid_method_name("m", {"ndcr": "kl", "lr": None, "self_supervised": True, "steps": 3, "mu": 0.001})
+    name = grid_method_name(
+        "m", {"ndcr": "kl", "lr": None, "self_supervised": True, "steps": 3, "mu": 0.001}
+    )
     assert name == "m[lr=null,mu=0.001,ndcr=kl,self_supervised=true,steps=3]"
 
 
@@ -87,13 +99,22 @@ def test_expansion_is_idempotent_on_plain_methods() -> None:
 @pytest.mark.parametrize(
     ("method", "message"),
     [
-        ({"mu": ["big", 0.1]}, r"methods\.prox\.mu \(grid value 'big'\): 'big' is not of type 'number'"),
+        (
+            {"mu": ["big", 0.1]},
+            r"methods\.prox\.mu \(grid value 'big'\): 'big' is not of type 'number'",
+        ),
         ({"mu": [0.1, -1.0]}, r"methods\.prox\.mu \(grid value -1\.0\)"),
         ({"mu": []}, r"methods\.prox\.mu: an empty list"),
         ({"mu": [0.1, 0.1]}, r"methods\.prox\.mu: 0\.1 is listed twice"),
         ({"mu": [[0.1], 0.2]}, r"methods\.prox\.mu: grid values must be single values"),
-        ({"mu": 0.1, "temperature": [0.1, 0.5]}, r"methods\.prox\.temperature: not a hyperparameter of strategy 'fedprox'"),
-        ({"mu": [0.1, 0.2], "gamma": 3}, r"methods\.prox\.gamma: not a hyperparameter of strategy 'fedprox'"),
+        (
+            {"mu": 0.1, "temperature": [0.1, 0.5]},
+            r"methods\.prox\.temperature: not a hyperparameter of strategy 'fedprox'",
+        ),
+        (
+            {"mu": [0.1, 0.2], "gamma": 3},
+            r"methods\.prox\.gamma: not a hyperparameter of strategy 'fedprox'",
+        ),
     ],
 )
 def test_bad_grids_name_the_method_and_key(method: dict[str, Any], message: str) -> None:
@@ -111,7 +132,10 @@ def test_strategy_cannot_be_a_grid() -> None:
 def test_a_combination_clashing_with_a_written_method_is_refused() -> None:
     config = _grid_config(mu=[0.1, 0.01])
     config["methods"]["prox[mu=0.1]"] = {"strategy": "fedprox", "mu": 0.1}
-    with pytest.raises(ConfigError, match=r"methods\.prox\[mu=0\.1\]: defined both directly and by the grid methods\.prox"):
+    with pytest.raises(
+        ConfigError,
+        match=r"methods\.prox\[mu=0\.1\]: defined both directly and by the grid methods\.prox",
+    ):
         validate_config(config)
 
 

@@ -27,11 +27,16 @@ def current_outputs(config_path: Path) -> dict[str, Any]:
     config = load_config(config_path)
     out: dict[str, Any] = {
         "runs": {r.run_dir: json.dumps(r.settings(), sort_keys=True) for r in expand_runs(config)},
-        "features": {t.path: json.dumps(t.settings, sort_keys=True) for t in feature_targets(config)},
-        "diffusion": {
-            r.run_dir: json.dumps(r.settings(), sort_keys=True) for r in expand_diffusion_runs(config)
+        "features": {
+            t.path: json.dumps(t.settings, sort_keys=True) for t in feature_targets(config)
         },
-        "auxiliary": {t.path: json.dumps(t.settings(), sort_keys=True) for t in auxiliary_targets(config)},
+        "diffusion": {
+            r.run_dir: json.dumps(r.settings(), sort_keys=True)
+            for r in expand_diffusion_runs(config)
+        },
+        "auxiliary": {
+            t.path: json.dumps(t.settings(), sort_keys=True) for t in auxiliary_targets(config)
+        },
     }
     if config.get("diffusion"):
         out["classifier"] = json.dumps(classifier_settings(config["diffusion"]), sort_keys=True)

@@ -23,7 +23,9 @@ CIFAR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "ci
 
 def _digits_domains(**extra: Any) -> dict[str, Any]:
     return {
-        "source": "domains", "image_size": 8, "channels": 1,
+        "source": "domains",
+        "image_size": 8,
+        "channels": 1,
         "domains": {
             "plain": {"source": "digits"},
             "rotated": {"derive": {"from": "plain", "transform": "rotate", "degrees": 90}},
@@ -44,7 +46,9 @@ def _folder(root: Path, classes: list[str], size: tuple[int, int], mode: str, pe
         for c in classes:
             for i in range(per):
                 shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], 3)
-                _write_png(root / split / c / f"{i}.png", rng.integers(0, 256, shape, dtype=np.uint8))
+                _write_png(
+                    root / split / c / f"{i}.png", rng.integers(0, 256, shape, dtype=np.uint8)
+                )
     return root
 
 
@@ -55,7 +59,10 @@ def _leftovers(directory: Path) -> list[str]:
 # ---- transforms ---------------------------------------------------------------------
 def test_rotate_invert_grayscale_colour_cast_by_their_formulas() -> None:
     x = np.array([[[1, 2], [3, 4]]], dtype=np.uint8)[..., None]
-    assert apply_transform(x, "rotate", {"degrees": 90})[0, ..., 0].tolist() == [[2, 4], [1, 3]]  # counter-clockwise
+    assert apply_transform(x, "rotate", {"degrees": 90})[0, ..., 0].tolist() == [
+        [2, 4],
+        [1, 3],
+    ]  # counter-clockwise
     assert apply_transform(x, "rotate", {"degrees": -90})[0, ..., 0].tolist() == [[3, 1], [4, 2]]
     assert np.array_equal(apply_transform(x, "rotate", {"degrees": 360}), x)
     assert apply_transform(x, "invert", {})[0, ..., 0].tolist() == [[254, 253], [252, 251]]
@@ -103,14 +110,17 @@ def test_sketch_draws_dark_strokes_on_white_at_edges() -> None:
     assert (apply_transform(flat, "sketch", {}) == 255).all()
 
 
-@pytest.mark.parametrize(("name", "params", "match"), [
-    ("swirl", {}, "'swirl' is unknown"),
-    ("invert", {"degrees": 3}, r"takes no parameters, not \['degrees'\]"),
-    ("blur", {"sigma": 0}, "sigma must be > 0"),
-    ("colour_cast", {"strength": 1.5}, "strength must be <= 1"),
-    ("colour_cast", {"colour": [1, 2]}, r"colour must be \[R, G, B\]"),
-    ("rotate", {"degrees": "ninety"}, "degrees must be a finite number"),
-])
+@pytest.mark.parametrize(
+    ("name", "params", "match"),
+    [
+        ("swirl", {}, "'swirl' is unknown"),
+        ("invert", {"degrees": 3}, r"takes no parameters, not \['degrees'\]"),
+        ("blur", {"sigma": 0}, "sigma must be > 0"),
+        ("colour_cast", {"strength": 1.5}, "strength must be <= 1"),
+        ("colour_cast", {"colour": [1, 2]}, r"colour must be \[R, G, B\]"),
+        ("rotate", {"degrees": "ninety"}, "degrees must be a finite number"),
+    ],
+)
 def test_transform_parameters_are_checked(name: str, params: dict, match: str) -> None:
     with pytest.raises(DataError, match=match):
         check_transform(name, params)
@@ -128,8 +138,10 @@ def test_derived_digits_prepare_offline_with_domains_recorded(tmp_path: Path) ->
     assert data.domain_test.tolist() == [0] * m + [1] * m + [2] * m
     assert data.class_names == plain.class_names and data.x_train.shape == (3 * n, 8, 8, 1)
     np.testing.assert_array_equal(data.x_train[:n], plain.x_train)  # 8x8 gray already: untouched
-    np.testing.assert_array_equal(data.x_train[n:2 * n], np.rot90(plain.x_train, 1, axes=(1, 2)))
-    np.testing.assert_array_equal(data.x_test[2 * m:], 255 - np.rot90(plain.x_test, 1, axes=(1, 2)))
+    np.testing.assert_array_equal(data.x_train[n : 2 * n], np.rot90(plain.x_train, 1, axes=(1, 2)))
+    np.testing.assert_array_equal(
+        data.x_test[2 * m :], 255 - np.rot90(plain.x_test, 1, axes=(1, 2))
+    )
     np.testing.assert_array_equal(data.y_train, np.tile(plain.y_train, 3))
     assert data.attrs["domain_sizes"] == {"plain": [n, m], "rotated": [n, m], "inverted": [n, m]}
     with h5py.File(out) as f:
@@ -145,30 +157,54 @@ def test_single_domain_files_have_no_domain_data(tmp_path: Path) -> None:
 
 
 def test_sizes_and_channels_are_brought_to_one_and_classes_trimmed(tmp_path: Path) -> None:
-    spec = {"source": "domains", "image_size": 16, "channels": 3, "domains": {
-        "small": {"source": "digits", "max_train_per_class": 3, "max_test_per_class": 2},
-        "cast": {"derive": {"from": "small", "transform": "colour_cast"}},
-    }}
+    spec = {
+        "source": "domains",
+        "image_size": 16,
+        "channels": 3,
+        "domains": {
+            "small": {"source": "digits", "max_train_per_class": 3, "max_test_per_class": 2},
+            "cast": {"derive": {"from": "small", "transform": "colour_cast"}},
+        },
+    }
     data = load_source(spec)
     plain = load_digits_source()
     keep = np.sort(np.concatenate([np.flatnonzero(plain.y_train == c)[:3] for c in range(10)]))
     assert data.x_train.shape == (60, 16, 16, 3) and data.x_test.shape == (40, 16, 16, 3)
-    np.testing.assert_array_equal(data.y_train[:30], plain.y_train[keep])  # first 3 per class, source order
+    np.testing.assert_array_equal(
+        data.y_train[:30], plain.y_train[keep]
+    )  # first 3 per class, source order
     small = data.x_train[:30]
-    assert (small[..., 0] == small[..., 1]).all() and (small[..., 0] == small[..., 2]).all()  # gray -> RGB
+    assert (small[..., 0] == small[..., 1]).all() and (
+        small[..., 0] == small[..., 2]
+    ).all()  # gray -> RGB
     img = Image.fromarray(plain.x_train[keep[0], ..., 0]).resize((16, 16), Image.Resampling.BICUBIC)
     np.testing.assert_array_equal(small[0, ..., 0], np.asarray(img))
-    assert not (data.x_train[30:, ..., 0] == data.x_train[30:, ..., 2]).all()  # the cast coloured it
+    assert not (
+        data.x_train[30:, ..., 0] == data.x_train[30:, ..., 2]
+    ).all()  # the cast coloured it
 
 
 def test_user_multi_domain_imagefolder_of_mixed_sizes(tmp_path: Path) -> None:
     a = _folder(tmp_path / "office" / "amazon", ["bike", "mug"], (12, 10), "RGB", per=3)
     b = _folder(tmp_path / "office" / "webcam", ["bike", "mug"], (20, 20), "L", per=2)
     out = tmp_path / "office.h5"
-    prepare_dataset({"source": "domains", "image_size": 8, "channels": 3, "domains": {
-        "amazon": {"source": "imagefolder", "root": str(a), "workers": 1},
-        "webcam": {"source": "imagefolder", "root": str(b), "workers": 1, "max_train_per_class": 1},
-    }}, out)
+    prepare_dataset(
+        {
+            "source": "domains",
+            "image_size": 8,
+            "channels": 3,
+            "domains": {
+                "amazon": {"source": "imagefolder", "root": str(a), "workers": 1},
+                "webcam": {
+                    "source": "imagefolder",
+                    "root": str(b),
+                    "workers": 1,
+                    "max_train_per_class": 1,
+                },
+            },
+        },
+        out,
+    )
     data = load_dataset(out)
     assert data.class_names == ["bike", "mug"] and data.domain_names == ["amazon", "webcam"]
     assert data.x_train.shape == (8, 8, 8, 3) and data.domain_train.tolist() == [0] * 6 + [1] * 2
@@ -179,11 +215,17 @@ def test_user_multi_domain_imagefolder_of_mixed_sizes(tmp_path: Path) -> None:
     assert data.attrs["domain_provenance"]["webcam"]["image_size"] == 8
 
 
-@pytest.mark.parametrize(("classes", "match"), [
-    (["bike", "cup"], r"domain 'webcam' has class 'cup' at position 1 where domain 'amazon' has 'mug'"),
-    (["bike"], r"domain 'amazon' has class 'mug' that domain 'webcam' lacks"),
-    (["bike", "mug", "pen"], r"domain 'webcam' has class 'pen' that domain 'amazon' lacks"),
-])
+@pytest.mark.parametrize(
+    ("classes", "match"),
+    [
+        (
+            ["bike", "cup"],
+            r"domain 'webcam' has class 'cup' at position 1 where domain 'amazon' has 'mug'",
+        ),
+        (["bike"], r"domain 'amazon' has class 'mug' that domain 'webcam' lacks"),
+        (["bike", "mug", "pen"], r"domain 'webcam' has class 'pen' that domain 'amazon' lacks"),
+    ],
+)
 def test_mismatched_class_lists_name_domain_and_class_and_leave_no_output(
     tmp_path: Path, classes: list[str], match: str
 ) -> None:
@@ -192,40 +234,92 @@ def test_mismatched_class_lists_name_domain_and_class_and_leave_no_output(
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     with pytest.raises(DataError, match=match):
-        prepare_dataset({"source": "domains", "image_size": 8, "channels": 3, "domains": {
-            "amazon": {"source": "imagefolder", "root": str(a), "workers": 1},
-            "webcam": {"source": "imagefolder", "root": str(b), "workers": 1},
-        }}, out_dir / "office.h5")
+        prepare_dataset(
+            {
+                "source": "domains",
+                "image_size": 8,
+                "channels": 3,
+                "domains": {
+                    "amazon": {"source": "imagefolder", "root": str(a), "workers": 1},
+                    "webcam": {"source": "imagefolder", "root": str(b), "workers": 1},
+                },
+            },
+            out_dir / "office.h5",
+        )
     assert _leftovers(out_dir) == []
 
 
-@pytest.mark.parametrize(("domains", "match"), [
-    ({"a": {"source": "digits"}, "b": {"derive": {"from": "c", "transform": "invert"}}},
-     r"domains\.b\.derive\.from: 'c' is not a domain"),
-    ({"a": {"derive": {"from": "b", "transform": "invert"}}, "b": {"derive": {"from": "a", "transform": "invert"}}},
-     r"domains\.a\.derive: a cycle of derived domains a -> b -> a"),
-    ({"a": {"source": "digits", "derive": {"from": "a", "transform": "invert"}}}, "exactly one of 'source'"),
-    ({"a": {"source": "domains"}}, r"domains\.a\.source: 'domains' is not a single-dataset source"),
-    ({"a": {"source": "digits", "test_fraccion": 0.2}}, r"domains\.a: dataset source 'digits' does not take"),
-    ({"a": {"source": "digits"}, "b": {"derive": {"from": "a", "transform": "blur", "sigma": -1}}},
-     r"domains\.b\.derive: sigma must be > 0"),
-    ({"a": {"source": "digits", "class_names": ["x"]}}, r"domains\.a\.class_names: 1 names for the source's 10"),
-    ({"a": {"source": "imagefolder", "root": "/nonexistent/pacs/photo"}},
-     r"domain 'a': imagefolder: root /nonexistent/pacs/photo .*is not a directory"),
-])
-def test_bad_or_missing_domains_give_clear_errors_and_no_output(tmp_path: Path, domains: dict, match: str) -> None:
+@pytest.mark.parametrize(
+    ("domains", "match"),
+    [
+        (
+            {"a": {"source": "digits"}, "b": {"derive": {"from": "c", "transform": "invert"}}},
+            r"domains\.b\.derive\.from: 'c' is not a domain",
+        ),
+        (
+            {
+                "a": {"derive": {"from": "b", "transform": "invert"}},
+                "b": {"derive": {"from": "a", "transform": "invert"}},
+            },
+            r"domains\.a\.derive: a cycle of derived domains a -> b -> a",
+        ),
+        (
+            {"a": {"source": "digits", "derive": {"from": "a", "transform": "invert"}}},
+            "exactly one of 'source'",
+        ),
+        (
+            {"a": {"source": "domains"}},
+            r"domains\.a\.source: 'domains' is not a single-dataset source",
+        ),
+        (
+            {"a": {"source": "digits", "test_fraccion": 0.2}},
+            r"domains\.a: dataset source 'digits' does not take",
+        ),
+        (
+            {
+                "a": {"source": "digits"},
+                "b": {"derive": {"from": "a", "transform": "blur", "sigma": -1}},
+            },
+            r"domains\.b\.derive: sigma must be > 0",
+        ),
+        (
+            {"a": {"source": "digits", "class_names": ["x"]}},
+            r"domains\.a\.class_names: 1 names for the source's 10",
+        ),
+        (
+            {"a": {"source": "imagefolder", "root": "/nonexistent/pacs/photo"}},
+            r"domain 'a': imagefolder: root /nonexistent/pacs/photo .*is not a directory",
+        ),
+    ],
+)
+def test_bad_or_missing_domains_give_clear_errors_and_no_output(
+    tmp_path: Path, domains: dict, match: str
+) -> None:
     out = tmp_path / "x.h5"
     with pytest.raises(DataError, match=match):
-        prepare_dataset({"source": "domains", "image_size": 8, "channels": 1, "domains": domains}, out)
+        prepare_dataset(
+            {"source": "domains", "image_size": 8, "channels": 1, "domains": domains}, out
+        )
     assert _leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("source", ["mnist", "usps", "svhn"])
-def test_offline_torchvision_domain_names_domain_files_and_imagefolder(tmp_path: Path, source: str) -> None:
+def test_offline_torchvision_domain_names_domain_files_and_imagefolder(
+    tmp_path: Path, source: str
+) -> None:
     with pytest.raises(DataError) as info:
-        load_source({"source": "domains", "image_size": 16, "channels": 1, "domains": {
-            "digits": {"source": "digits"}, source: {"source": source, "download": False}}},
-            resources_dir=tmp_path)
+        load_source(
+            {
+                "source": "domains",
+                "image_size": 16,
+                "channels": 1,
+                "domains": {
+                    "digits": {"source": "digits"},
+                    source: {"source": source, "download": False},
+                },
+            },
+            resources_dir=tmp_path,
+        )
     message = str(info.value)
     assert message.startswith(f"domain {source!r}: {source}: could not load")
     assert str(tmp_path / source) in message and "source: imagefolder" in message
@@ -233,32 +327,63 @@ def test_offline_torchvision_domain_names_domain_files_and_imagefolder(tmp_path:
 
 def test_torchvision_domain_with_renamed_classes(tmp_path: Path) -> None:
     fake = _fake_mnist(tmp_path / "mnist" / "MNIST" / "raw")
-    spec = {"source": "domains", "image_size": 16, "channels": 1, "domains": {
-        "sk_digits": {"source": "digits", "max_train_per_class": 2, "max_test_per_class": 1},
-        "mnist": {"source": "mnist", "download": False},
-    }}
-    with pytest.raises(DataError, match=r"domain 'mnist' has class '0 - zero' at position 0 where domain "
-                                        r"'sk_digits' has '0'.*'class_names'"):
+    spec = {
+        "source": "domains",
+        "image_size": 16,
+        "channels": 1,
+        "domains": {
+            "sk_digits": {"source": "digits", "max_train_per_class": 2, "max_test_per_class": 1},
+            "mnist": {"source": "mnist", "download": False},
+        },
+    }
+    with pytest.raises(
+        DataError,
+        match=r"domain 'mnist' has class '0 - zero' at position 0 where domain "
+        r"'sk_digits' has '0'.*'class_names'",
+    ):
         load_source(spec, resources_dir=tmp_path)
     spec["domains"]["mnist"]["class_names"] = [str(d) for d in range(10)]
     data = load_source(spec, resources_dir=tmp_path)
-    assert data.domain_train.tolist() == [0] * 20 + [1] * 12 and data.x_train.shape[1:] == (16, 16, 1)
-    img = Image.fromarray(fake["train-images-idx3-ubyte"][0]).resize((16, 16), Image.Resampling.BICUBIC)
+    assert data.domain_train.tolist() == [0] * 20 + [1] * 12 and data.x_train.shape[1:] == (
+        16,
+        16,
+        1,
+    )
+    img = Image.fromarray(fake["train-images-idx3-ubyte"][0]).resize(
+        (16, 16), Image.Resampling.BICUBIC
+    )
     np.testing.assert_array_equal(data.x_train[20, ..., 0], np.asarray(img))
 
 
 @pytest.mark.skipif(not CIFAR.is_dir(), reason=f"shared CIFAR-10 copy not found at {CIFAR}")
 def test_derived_cifar10_prepares_offline(tmp_path: Path) -> None:
     out = tmp_path / "cifar_domains.h5"
-    prepare_dataset({"source": "domains", "image_size": 32, "channels": 3, "domains": {
-        "photo": {"source": "imagefolder", "root": str(CIFAR), "max_train_per_class": 2,
-                  "max_test_per_class": 1, "workers": 1},
-        "sketch": {"derive": {"from": "photo", "transform": "sketch"}},
-        "gray": {"derive": {"from": "photo", "transform": "grayscale"}},
-    }}, out)
+    prepare_dataset(
+        {
+            "source": "domains",
+            "image_size": 32,
+            "channels": 3,
+            "domains": {
+                "photo": {
+                    "source": "imagefolder",
+                    "root": str(CIFAR),
+                    "max_train_per_class": 2,
+                    "max_test_per_class": 1,
+                    "workers": 1,
+                },
+                "sketch": {"derive": {"from": "photo", "transform": "sketch"}},
+                "gray": {"derive": {"from": "photo", "transform": "grayscale"}},
+            },
+        },
+        out,
+    )
     data = load_dataset(out, verify=True)
     assert data.class_names[:3] == ["airplane", "automobile", "bird"] and data.num_classes == 10
-    assert data.x_train.shape == (60, 32, 32, 3) and np.bincount(data.domain_train).tolist() == [20, 20, 20]
+    assert data.x_train.shape == (60, 32, 32, 3) and np.bincount(data.domain_train).tolist() == [
+        20,
+        20,
+        20,
+    ]
     gray = data.x_train[40:].astype(float)
     assert (gray[..., 0] == gray[..., 1]).all()
     photo = data.x_train[:20].astype(float)
@@ -271,13 +396,24 @@ def _config() -> dict[str, Any]:
     return {
         "datasets": {"dd": _digits_domains(), "plain": {"source": "digits"}},
         "partitions": {
-            "per_domain": {"scheme": "domain", "num_clients": 4,
-                           "clients_per_domain": {"plain": 2, "rotated": 1, "inverted": 1}, "alpha": 0.5},
+            "per_domain": {
+                "scheme": "domain",
+                "num_clients": 4,
+                "clients_per_domain": {"plain": 2, "rotated": 1, "inverted": 1},
+                "alpha": 0.5,
+            },
             "even": {"scheme": "domain", "num_clients": 3},
         },
         "methods": {"fedbn": {"strategy": "fedbn"}},
-        "experiments": {"shift": {"datasets": ["dd"], "partitions": ["per_domain", "even"],
-                                  "methods": ["fedbn"], "seeds": [0], "training": {"clients_per_round": 2}}},
+        "experiments": {
+            "shift": {
+                "datasets": ["dd"],
+                "partitions": ["per_domain", "even"],
+                "methods": ["fedbn"],
+                "seeds": [0],
+                "training": {"clients_per_round": 2},
+            }
+        },
     }
 
 
@@ -286,23 +422,49 @@ def test_a_domain_config_validates() -> None:
     assert config["datasets"]["dd"]["domains"]["rotated"]["derive"]["degrees"] == 90
 
 
-@pytest.mark.parametrize(("mutate", "match"), [
-    (lambda c: c["datasets"]["dd"]["domains"]["inverted"]["derive"].__setitem__("from", "upside"),
-     r"datasets\.dd\.domains\.inverted\.derive\.from: 'upside' is not a domain"),
-    (lambda c: c["datasets"]["dd"].pop("channels"), r"datasets\.dd: 'channels' is a required property"),
-    (lambda c: c["datasets"]["dd"]["domains"]["rotated"]["derive"].__setitem__("transform", "swirl"),
-     r"datasets\.dd\.domains\.rotated"),
-    (lambda c: c["experiments"]["shift"].__setitem__("datasets", ["plain"]),
-     r"partition 'per_domain' uses scheme 'domain', which needs a dataset of source 'domains'"),
-    (lambda c: c["partitions"]["per_domain"]["clients_per_domain"].__setitem__("upside", 1),
-     r"partitions\.per_domain\.clients_per_domain: clients_per_domain sums to 5"),
-    (lambda c: c["partitions"]["per_domain"].__setitem__("clients_per_domain", {"plain": 2, "upside": 2}),
-     r"partitions\.per_domain\.clients_per_domain \(with datasets\.dd\).*unknown \['upside'\]"),
-    (lambda c: c["partitions"]["even"].__setitem__("num_clients", 4),
-     r"partitions\.even\.num_clients: 4 is not a multiple of the 3 domains"),
-    (lambda c: c["partitions"]["even"].__setitem__("min_size", 2),
-     r"partitions\.even\.min_size: applies to scheme 'domain' only with alpha"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "match"),
+    [
+        (
+            lambda c: c["datasets"]["dd"]["domains"]["inverted"]["derive"].__setitem__(
+                "from", "upside"
+            ),
+            r"datasets\.dd\.domains\.inverted\.derive\.from: 'upside' is not a domain",
+        ),
+        (
+            lambda c: c["datasets"]["dd"].pop("channels"),
+            r"datasets\.dd: 'channels' is a required property",
+        ),
+        (
+            lambda c: c["datasets"]["dd"]["domains"]["rotated"]["derive"].__setitem__(
+                "transform", "swirl"
+            ),
+            r"datasets\.dd\.domains\.rotated",
+        ),
+        (
+            lambda c: c["experiments"]["shift"].__setitem__("datasets", ["plain"]),
+            r"partition 'per_domain' uses scheme 'domain', which needs a dataset of source 'domains'",
+        ),
+        (
+            lambda c: c["partitions"]["per_domain"]["clients_per_domain"].__setitem__("upside", 1),
+            r"partitions\.per_domain\.clients_per_domain: clients_per_domain sums to 5",
+        ),
+        (
+            lambda c: c["partitions"]["per_domain"].__setitem__(
+                "clients_per_domain", {"plain": 2, "upside": 2}
+            ),
+            r"partitions\.per_domain\.clients_per_domain \(with datasets\.dd\).*unknown \['upside'\]",
+        ),
+        (
+            lambda c: c["partitions"]["even"].__setitem__("num_clients", 4),
+            r"partitions\.even\.num_clients: 4 is not a multiple of the 3 domains",
+        ),
+        (
+            lambda c: c["partitions"]["even"].__setitem__("min_size", 2),
+            r"partitions\.even\.min_size: applies to scheme 'domain' only with alpha",
+        ),
+    ],
+)
 def test_domain_config_errors_name_the_key(mutate, match: str) -> None:
     config = copy.deepcopy(_config())
     mutate(config)

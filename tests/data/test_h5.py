@@ -41,8 +41,14 @@ def test_round_trip_keeps_arrays_and_provenance(tmp_path: Path, tiny_arrays: Dat
     assert loaded.x_train.dtype == np.uint8 and loaded.y_train.dtype == np.int64
     assert loaded.num_classes == 3
     assert loaded.attrs == {
-        "source": "test", "seed": 7, "root": str(tmp_path), "ratio": 0.5, "flag": True,
-        "sizes": [1, 2], "nested": {"a": None}, "missing": None,
+        "source": "test",
+        "seed": 7,
+        "root": str(tmp_path),
+        "ratio": 0.5,
+        "flag": True,
+        "sizes": [1, 2],
+        "nested": {"a": None},
+        "missing": None,
     }
 
 
@@ -59,16 +65,24 @@ def test_file_layout_is_the_documented_one(tmp_path: Path, tiny_arrays: DatasetA
         assert f.attrs["source"] == "test" and f.attrs["seed"] == 7
 
 
-def test_fingerprint_is_stable_and_ignores_provenance(tmp_path: Path, tiny_arrays: DatasetArrays) -> None:
+def test_fingerprint_is_stable_and_ignores_provenance(
+    tmp_path: Path, tiny_arrays: DatasetArrays
+) -> None:
     save_dataset(tiny_arrays, tmp_path / "a.h5")
     other = dataclasses.replace(tiny_arrays, attrs={"source": "elsewhere"})
     save_dataset(other, tmp_path / "b.h5")
     fp = dataset_fingerprint(tmp_path / "a.h5")
     assert len(fp) == 64 and int(fp, 16) >= 0
-    assert fp == dataset_fingerprint(tmp_path / "b.h5") == fingerprint_arrays(load_dataset(tmp_path / "b.h5"))
+    assert (
+        fp
+        == dataset_fingerprint(tmp_path / "b.h5")
+        == fingerprint_arrays(load_dataset(tmp_path / "b.h5"))
+    )
 
 
-@pytest.mark.parametrize("change", ["pixel", "train_label", "test_label", "class_name", "split_move"])
+@pytest.mark.parametrize(
+    "change", ["pixel", "train_label", "test_label", "class_name", "split_move"]
+)
 def test_fingerprint_changes_with_content(tiny_arrays: DatasetArrays, change: str) -> None:
     before = fingerprint_arrays(tiny_arrays)
     changed = dataclasses.replace(
@@ -89,7 +103,8 @@ def test_fingerprint_changes_with_content(tiny_arrays: DatasetArrays, change: st
     else:  # same bytes overall, but one image moved from train to test
         changed = dataclasses.replace(
             changed,
-            x_train=tiny_arrays.x_train[:-1], y_train=tiny_arrays.y_train[:-1],
+            x_train=tiny_arrays.x_train[:-1],
+            y_train=tiny_arrays.y_train[:-1],
             x_test=np.concatenate([tiny_arrays.x_train[-1:], tiny_arrays.x_test]),
             y_test=np.concatenate([tiny_arrays.y_train[-1:], tiny_arrays.y_test]),
         )
@@ -114,6 +129,7 @@ def test_failed_overwrite_keeps_old_file(
     path = tmp_path / "d.h5"
     save_dataset(tiny_arrays, path)
     old = path.read_bytes()
+
     def interrupted(*args: object) -> None:
         raise KeyboardInterrupt  # even Ctrl-C mid-write must not clobber the old file
 

@@ -15,7 +15,11 @@ from feddiff.data.errors import DataError
 from feddiff.data.imagefolder import load_imagefolder
 
 LAYOUT = {
-    "train": {"zebra": ["b.png", "a.png"], "apple": ["2.png", "10.png", "1.png"], "mango": ["x.png"]},
+    "train": {
+        "zebra": ["b.png", "a.png"],
+        "apple": ["2.png", "10.png", "1.png"],
+        "mango": ["x.png"],
+    },
     "test": {"mango": ["t.png"], "apple": ["u.png"], "zebra": ["w.png", "v.png"]},
 }
 
@@ -29,7 +33,14 @@ def test_classes_and_files_are_sorted_by_name(make_imagefolder) -> None:
     root, levels = make_imagefolder(LAYOUT)
     arrays = load_imagefolder(root=root, workers=1)
     assert arrays.class_names == ["apple", "mango", "zebra"]
-    expected = ["apple/1.png", "apple/10.png", "apple/2.png", "mango/x.png", "zebra/a.png", "zebra/b.png"]
+    expected = [
+        "apple/1.png",
+        "apple/10.png",
+        "apple/2.png",
+        "mango/x.png",
+        "zebra/a.png",
+        "zebra/b.png",
+    ]
     assert _levels(arrays.x_train) == [levels[f"train/{p}"] for p in expected]
     assert arrays.y_train.tolist() == [0, 0, 0, 1, 2, 2]
     expected = ["apple/u.png", "mango/t.png", "zebra/v.png", "zebra/w.png"]
@@ -175,7 +186,16 @@ def test_worker_pool_keeps_file_order_and_reports_bad_files(
 def test_cifar10_shared_copy_slice(cifar10_root: Path) -> None:
     arrays = load_imagefolder(root=cifar10_root, max_train_per_class=20, max_test_per_class=10)
     assert arrays.class_names == [
-        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
     ]
     assert arrays.x_train.shape == (200, 32, 32, 3) and arrays.x_test.shape == (100, 32, 32, 3)
     assert arrays.y_train.tolist() == [c for c in range(10) for _ in range(20)]

@@ -7,8 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from feddiff.data import SOURCES, DataError, dataset_fingerprint, load_dataset, load_source, prepare_dataset
 from feddiff.config import load_schema
+from feddiff.data import (
+    SOURCES,
+    DataError,
+    dataset_fingerprint,
+    load_dataset,
+    load_source,
+    prepare_dataset,
+)
 from feddiff.data.h5 import fingerprint_arrays
 
 from .test_imagefolder import LAYOUT
@@ -16,9 +23,21 @@ from .test_torchvision_sources import _fake_mnist
 
 
 def test_known_sources() -> None:
-    assert set(SOURCES) == {"digits", "imagefolder", "cifar10", "cifar100", "mnist", "fashion_mnist", "svhn",
-                            "celeba", "usps", "domains"}
-    schema = load_schema()["properties"]["datasets"]["additionalProperties"]["properties"]["source"]["enum"]
+    assert set(SOURCES) == {
+        "digits",
+        "imagefolder",
+        "cifar10",
+        "cifar100",
+        "mnist",
+        "fashion_mnist",
+        "svhn",
+        "celeba",
+        "usps",
+        "domains",
+    }
+    schema = load_schema()["properties"]["datasets"]["additionalProperties"]["properties"][
+        "source"
+    ]["enum"]
     assert set(schema) == set(SOURCES)  # every loader can be named in a config, and only those
 
 
@@ -47,7 +66,9 @@ def test_preparing_twice_gives_the_same_fingerprint(tmp_path: Path) -> None:
 def test_imagefolder_spec_with_a_path_root(tmp_path: Path, make_imagefolder) -> None:
     root, _ = make_imagefolder(LAYOUT)
     out = tmp_path / "f.h5"
-    prepare_dataset({"source": "imagefolder", "root": root, "max_train_per_class": 1, "workers": 1}, out)
+    prepare_dataset(
+        {"source": "imagefolder", "root": root, "max_train_per_class": 1, "workers": 1}, out
+    )
     loaded = load_dataset(out)
     assert loaded.y_train.tolist() == [0, 1, 2]
     assert loaded.attrs["spec"]["root"] == str(root)  # stored as text
@@ -68,7 +89,10 @@ def test_resources_dir_reaches_torchvision_sources(tmp_path: Path) -> None:
         ({"source": "imagenet"}, r"unknown dataset source 'imagenet' \(key 'source'\)"),
         ({"root": "x"}, r"no 'source' key"),
         ({"source": "imagefolder"}, r"'imagefolder' needs key 'root'"),
-        ({"source": "imagefolder", "root": "x", "max_train_per_clas": 3}, r"\['max_train_per_clas'\]"),
+        (
+            {"source": "imagefolder", "root": "x", "max_train_per_clas": 3},
+            r"\['max_train_per_clas'\]",
+        ),
         ({"source": "digits", "resources_dir": "x"}, r"\['resources_dir'\]"),
         ({"source": "cifar10", "root": "x"}, r"\['root'\]"),
         (["digits"], "mapping"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from feddiff.diffusion.settings import (
     DiffusionSettings,
     SchedulerSettings,
@@ -13,21 +14,31 @@ from feddiff.diffusion.settings import (
 from feddiff.diffusion.unet import build_scheduler, build_unet
 from feddiff.fl.data import FederatedData
 
-TINY_UNET = {"block_out_channels": [8, 16], "attention": [False, False], "norm_num_groups": 4,
-             "mid_attention": True, "attention_head_dim": 4}
+TINY_UNET = {
+    "block_out_channels": [8, 16],
+    "attention": [False, False],
+    "norm_num_groups": 4,
+    "mid_attention": True,
+    "attention_head_dim": 4,
+}
 
 
 def tiny_unet(seed: int = 0, conditional: bool = True, num_classes: int = 4):  # type: ignore[no-untyped-def]
     torch.manual_seed(seed)
-    return build_unet(UNetSettings(**{**TINY_UNET, "class_conditional": conditional}), 1, 8, num_classes)
+    return build_unet(
+        UNetSettings(**{**TINY_UNET, "class_conditional": conditional}), 1, 8, num_classes
+    )
 
 
 def tiny_settings(**training: object) -> DiffusionSettings:
     base = {"rounds": 3, "clients_per_round": 2, "local_epochs": 1, "batch_size": 16, "lr": 1e-3}
-    return DiffusionSettings.from_dict({
-        "unet": TINY_UNET, "training": {**base, **training},
-        "sampling": {"num_samples": 16, "steps": 4, "batch_size": 16, "grid_per_class": 2},
-    })
+    return DiffusionSettings.from_dict(
+        {
+            "unet": TINY_UNET,
+            "training": {**base, **training},
+            "sampling": {"num_samples": 16, "steps": 4, "batch_size": 16, "grid_per_class": 2},
+        }
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -55,13 +66,15 @@ def toy_data() -> FederatedData:
         x = rng.integers(0, 40, size=(n, 8, 8, 1))
         for i, c in enumerate(y):
             r, q = divmod(int(c), 2)
-            x[i, 4 * r:4 * r + 4, 4 * q:4 * q + 4, 0] += 200
+            x[i, 4 * r : 4 * r + 4, 4 * q : 4 * q + 4, 0] += 200
         return x.astype(np.uint8), y.astype(np.int64)
 
     x_train, y_train = make(80)
     x_test, y_test = make(40)
     clients = np.array_split(np.arange(80), 4)
-    return FederatedData.from_arrays(x_train, y_train, x_test, y_test, clients, 4, torch.device("cpu"))
+    return FederatedData.from_arrays(
+        x_train, y_train, x_test, y_test, clients, 4, torch.device("cpu")
+    )
 
 
 @pytest.fixture(scope="session")

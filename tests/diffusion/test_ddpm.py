@@ -5,6 +5,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+
 from feddiff.diffusion.ddpm import (
     ddpm_loss,
     drop_labels,
@@ -32,9 +33,19 @@ def test_loss_falls_on_a_tiny_set(toy_data: FederatedData, scheduler: Any) -> No
     unet = tiny_unet()
     before = _fixed_loss(unet, scheduler, toy_data)
     gen = torch.Generator().manual_seed(0)
-    loss_sum, steps = train_local(unet, scheduler, toy_data.x_train, toy_data.y_train, torch.arange(80),
-                                  epochs=40, batch_size=20, lr=3e-3, label_dropout=0.1, num_classes=4,
-                                  generator=gen)
+    loss_sum, steps = train_local(
+        unet,
+        scheduler,
+        toy_data.x_train,
+        toy_data.y_train,
+        torch.arange(80),
+        epochs=40,
+        batch_size=20,
+        lr=3e-3,
+        label_dropout=0.1,
+        num_classes=4,
+        generator=gen,
+    )
     after = _fixed_loss(unet, scheduler, toy_data)
     assert steps == 160 and torch.isfinite(loss_sum)
     assert after < 0.5 * before, (before, after)
@@ -57,7 +68,12 @@ def test_label_dropout_rate() -> None:
 
 def test_unet_rejects_sizes_it_cannot_halve() -> None:
     with pytest.raises(ValueError, match="divisible by 4"):
-        build_unet(UNetSettings(block_out_channels=(8, 8, 8), attention=(False,) * 3, norm_num_groups=4), 1, 6, 4)
+        build_unet(
+            UNetSettings(block_out_channels=(8, 8, 8), attention=(False,) * 3, norm_num_groups=4),
+            1,
+            6,
+            4,
+        )
     assert tiny_unet().config.num_class_embeds == 5 and null_class(4) == 4
 
 
@@ -66,14 +82,30 @@ def test_samplers_are_seeded_and_in_range(scheduler: Any, sampler: str) -> None:
     unet = tiny_unet()
     labels = torch.as_tensor(fid_labels(np.arange(40) % 4, 6))
     kw = {"sampler": sampler, "steps": 3, "null_label": 4, "batch_size": 4}
-    a = generate(unet, dict(scheduler.config), labels, 6, generator=torch.Generator().manual_seed(1), **kw)
-    b = generate(unet, dict(scheduler.config), labels, 6, generator=torch.Generator().manual_seed(1), **kw)
+    a = generate(
+        unet, dict(scheduler.config), labels, 6, generator=torch.Generator().manual_seed(1), **kw
+    )
+    b = generate(
+        unet, dict(scheduler.config), labels, 6, generator=torch.Generator().manual_seed(1), **kw
+    )
     assert a.dtype == torch.uint8 and a.shape == (6, 1, 8, 8) and torch.equal(a, b)
-    g = generate(unet, dict(scheduler.config), labels, 6, generator=torch.Generator().manual_seed(1),
-                 guidance_scale=2.0, **kw)
+    g = generate(
+        unet,
+        dict(scheduler.config),
+        labels,
+        6,
+        generator=torch.Generator().manual_seed(1),
+        guidance_scale=2.0,
+        **kw,
+    )
     assert g.shape == a.shape
     uncond = tiny_unet(conditional=False)
-    assert generate(uncond, dict(scheduler.config), None, 3, generator=torch.Generator(), steps=2).shape[0] == 3
+    assert (
+        generate(
+            uncond, dict(scheduler.config), None, 3, generator=torch.Generator(), steps=2
+        ).shape[0]
+        == 3
+    )
 
 
 def test_fid_labels_follow_the_test_split() -> None:

@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 import torch
+
 from feddiff.diffusion import federated
 from feddiff.diffusion.federated import run_federated_diffusion
 from feddiff.diffusion.modes import build_mode
@@ -17,8 +18,16 @@ from .conftest import tiny_settings, tiny_unet
 
 def _run(data: FederatedData, scheduler: Any, mode: str, **kw: Any) -> federated.FederatedResult:
     settings = tiny_settings(**kw.pop("training", {}))
-    return run_federated_diffusion(data, tiny_unet(), scheduler, build_mode(mode), settings.training,
-                                   seed=kw.pop("seed", 3), progress=False, **kw)
+    return run_federated_diffusion(
+        data,
+        tiny_unet(),
+        scheduler,
+        build_mode(mode),
+        settings.training,
+        seed=kw.pop("seed", 3),
+        progress=False,
+        **kw,
+    )
 
 
 def test_udec_never_sends_down_or_mid(
@@ -41,10 +50,19 @@ def test_udec_never_sends_down_or_mid(
     def snapshot(rnd: int, row: dict[str, Any]) -> None:
         snapshots[rnd] = load_checkpoint(ckpt, "f")["private"]  # type: ignore[index]
 
-    result = _run(toy_data, scheduler, "udec", training={"rounds": 4}, checkpoint_path=ckpt,
-                  fingerprint="f", on_round_end=snapshot)
+    result = _run(
+        toy_data,
+        scheduler,
+        "udec",
+        training={"rounds": 4},
+        checkpoint_path=ckpt,
+        fingerprint="f",
+        on_round_end=snapshot,
+    )
     # --- the server never receives a private tensor
-    assert received and all(set(u.state) == set(parts["up"]) and u.parts == {"up"} for u in received)
+    assert received and all(
+        set(u.state) == set(parts["up"]) and u.parts == {"up"} for u in received
+    )
     # --- so its copy of down/mid is still the initialisation
     final = result.unet.state_dict()
     assert all(torch.equal(final[n], init[n]) for n in private)
@@ -100,7 +118,10 @@ class CountingHook:
 
     def after_aggregate(self, global_unet: Any, round: int) -> dict[str, Any]:
         self.calls += 1
-        return {"hook_calls": self.calls, "hook_norm": float(sum(p.detach().sum() for p in global_unet.parameters()))}
+        return {
+            "hook_calls": self.calls,
+            "hook_norm": float(sum(p.detach().sum() for p in global_unet.parameters())),
+        }
 
     def state_dict(self) -> dict[str, int]:
         return {"calls": self.calls}
@@ -114,9 +135,14 @@ def _strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("mode", ["udec", "usplit"])
-def test_resume_after_interruption_is_exact(toy_data: FederatedData, scheduler: Any, tmp_path: Path, mode: str) -> None:
+def test_resume_after_interruption_is_exact(
+    toy_data: FederatedData, scheduler: Any, tmp_path: Path, mode: str
+) -> None:
     def evaluator(rnd: int, states: dict[str, dict[str, torch.Tensor]]) -> dict[str, Any]:
-        return {"fid": float(sum(s["conv_out.weight"].sum() for s in states.values())), "fid_kind": "test"}
+        return {
+            "fid": float(sum(s["conv_out.weight"].sum() for s in states.values())),
+            "fid_kind": "test",
+        }
 
     training = {"rounds": 4, "fid_every": 2}
     ref_hook = CountingHook()
@@ -128,11 +154,28 @@ def test_resume_after_interruption_is_exact(toy_data: FederatedData, scheduler: 
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        _run(toy_data, scheduler, mode, training=training, hooks=[CountingHook()], evaluator=evaluator,
-             checkpoint_path=ckpt, fingerprint="f", on_round_end=interrupt)
+        _run(
+            toy_data,
+            scheduler,
+            mode,
+            training=training,
+            hooks=[CountingHook()],
+            evaluator=evaluator,
+            checkpoint_path=ckpt,
+            fingerprint="f",
+            on_round_end=interrupt,
+        )
     hook = CountingHook()
-    resumed = _run(toy_data, scheduler, mode, training=training, hooks=[hook], evaluator=evaluator,
-                   checkpoint_path=ckpt, fingerprint="f")
+    resumed = _run(
+        toy_data,
+        scheduler,
+        mode,
+        training=training,
+        hooks=[hook],
+        evaluator=evaluator,
+        checkpoint_path=ckpt,
+        fingerprint="f",
+    )
     assert _strip(resumed.rows) == _strip(ref.rows)
     assert resumed.communication == ref.communication
     assert [r["hook_calls"] for r in resumed.rows] == [1, 2, 3, 4] and hook.calls == 4
@@ -141,5 +184,7 @@ def test_resume_after_interruption_is_exact(toy_data: FederatedData, scheduler: 
         for key, value in state.items():
             assert torch.equal(resumed.model_states[name][key], value), (name, key)
     # another fingerprint: the checkpoint is ignored, not resumed
-    fresh = _run(toy_data, scheduler, mode, training=training, checkpoint_path=ckpt, fingerprint="other")
+    fresh = _run(
+        toy_data, scheduler, mode, training=training, checkpoint_path=ckpt, fingerprint="other"
+    )
     assert [r["round"] for r in fresh.rows] == [1, 2, 3, 4]

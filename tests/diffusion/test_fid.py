@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+
 from feddiff.diffusion import fid as fid_mod
 from feddiff.diffusion.fid import (
     KIND_CLASSIFIER,
@@ -40,8 +41,12 @@ def test_fd_rejects_bad_shapes() -> None:
         frechet_distance(np.zeros((5, 3)), np.zeros((5, 4)))
 
 
-def test_classifier_backend_is_labelled_and_auto_falls_back(tmp_path: Path, digits_h5: Path, monkeypatch: Any) -> None:
-    info = train_fid_classifier(digits_h5, ClassifierSettings(epochs=2, device="cpu"), tmp_path / "clf")
+def test_classifier_backend_is_labelled_and_auto_falls_back(
+    tmp_path: Path, digits_h5: Path, monkeypatch: Any
+) -> None:
+    info = train_fid_classifier(
+        digits_h5, ClassifierSettings(epochs=2, device="cpu"), tmp_path / "clf"
+    )
     assert info["test_acc"] > 0.5 and (tmp_path / "clf" / "model.safetensors").is_file()
     monkeypatch.setattr(fid_mod, "inception_weights_path", lambda: None)  # offline: no Inception
     ext = load_feature_extractor("auto", tmp_path / "clf", torch.device("cpu"))

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from feddiff.diffusion.federated import Upload, aggregate_parts
 from feddiff.diffusion.modes import ALL, build_mode, usplit_assignment
 
@@ -19,10 +20,14 @@ def test_usplit_covers_every_client_every_round(n: int) -> None:
         assert counts["mid"] == pairs + n % 2  # once per pair, plus the odd one out
         assert counts["up"] + counts["down"] == n  # each client sends exactly one of up/down
         assert pairs <= counts["up"] <= pairs + n % 2 and pairs <= counts["down"] <= pairs + n % 2
-        assert all(parts in ({"up"}, {"down"}, {"up", "mid"}, {"down", "mid"}) for parts in plan.values())
+        assert all(
+            parts in ({"up"}, {"down"}, {"up", "mid"}, {"down", "mid"}) for parts in plan.values()
+        )
     # seeded: the same (seed, round) gives the same plan, another round another one
     assert mode.uploads(list(range(8)), 1, 1) == mode.uploads(list(range(8)), 1, 1)
-    assert len({tuple(sorted(mode.uploads(list(range(8)), 1, r).items())) for r in range(1, 10)}) > 1
+    assert (
+        len({tuple(sorted(mode.uploads(list(range(8)), 1, r).items())) for r in range(1, 10)}) > 1
+    )
 
 
 def test_usplit_pairs_split_up_and_down() -> None:
@@ -49,9 +54,13 @@ def test_each_part_is_averaged_over_its_uploaders_only() -> None:
     parts_map = {"down": frozenset({"d"}), "mid": frozenset({"m"}), "up": frozenset({"u"})}
     glob = {"d": torch.tensor([100.0]), "m": torch.tensor([200.0]), "u": torch.tensor([300.0])}
     uploads = [
-        Upload(frozenset({"up", "mid"}), {"u": torch.tensor([1.0]), "m": torch.tensor([10.0])}, 1.0),
+        Upload(
+            frozenset({"up", "mid"}), {"u": torch.tensor([1.0]), "m": torch.tensor([10.0])}, 1.0
+        ),
         Upload(frozenset({"down"}), {"d": torch.tensor([2.0])}, 3.0),
-        Upload(frozenset({"up", "down"}), {"u": torch.tensor([5.0]), "d": torch.tensor([6.0])}, 3.0),
+        Upload(
+            frozenset({"up", "down"}), {"u": torch.tensor([5.0]), "d": torch.tensor([6.0])}, 3.0
+        ),
     ]
     out = aggregate_parts(glob, uploads, parts_map)
     assert out["u"].item() == pytest.approx((1 * 1 + 5 * 3) / 4)  # uploaders 0 and 2

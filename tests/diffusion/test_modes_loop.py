@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+
 from feddiff.diffusion import federated
 from feddiff.diffusion.ddpm import train_local
 from feddiff.diffusion.modes import build_mode
@@ -47,7 +48,12 @@ HEADS = {
     "up": {"up_blocks", "conv_norm_out", "conv_act", "conv_out"},
 }
 ALL = frozenset(HEADS)
-SHARED = {"full": ALL, "udec": frozenset({"up"}), "ulatdec": frozenset({"mid", "up"}), "usplit": ALL}
+SHARED = {
+    "full": ALL,
+    "udec": frozenset({"up"}),
+    "ulatdec": frozenset({"mid", "up"}),
+    "usplit": ALL,
+}
 
 State = dict[str, torch.Tensor]
 
@@ -68,11 +74,12 @@ def data() -> FederatedData:
     x = rng.integers(0, 40, size=(n, 8, 8, 1))
     for i, c in enumerate(y):
         r, q = divmod(int(c), 2)
-        x[i, 4 * r:4 * r + 4, 4 * q:4 * q + 4, 0] += 200
+        x[i, 4 * r : 4 * r + 4, 4 * q : 4 * q + 4, 0] += 200
     bounds = np.cumsum((0,) + SIZES)
     clients = [np.arange(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-    return FederatedData.from_arrays(x.astype(np.uint8), y, x[:8].astype(np.uint8), y[:8], clients, 4,
-                                     torch.device("cpu"))
+    return FederatedData.from_arrays(
+        x.astype(np.uint8), y, x[:8].astype(np.uint8), y[:8], clients, 4, torch.device("cpu")
+    )
 
 
 def _label(parts: frozenset[str] | set[str]) -> str:
@@ -84,8 +91,9 @@ def _parts(label: str) -> frozenset[str]:
 
 
 @pytest.mark.parametrize("mode_name", ["full", "usplit", "udec", "ulatdec"])
-def test_each_mode_exchanges_exactly_its_parts(data: FederatedData, scheduler: Any, monkeypatch: Any,
-                                               tmp_path: Path, mode_name: str) -> None:
+def test_each_mode_exchanges_exactly_its_parts(
+    data: FederatedData, scheduler: Any, monkeypatch: Any, tmp_path: Path, mode_name: str
+) -> None:
     received: list[list[federated.Upload]] = []
     real = federated.aggregate_parts
 
@@ -96,7 +104,9 @@ def test_each_mode_exchanges_exactly_its_parts(data: FederatedData, scheduler: A
     monkeypatch.setattr(federated, "aggregate_parts", spy)
     unet = tiny_unet()
     init = {k: v.clone() for k, v in unet.state_dict().items()}
-    assert set().union(*(_keys(init, {p}) for p in ALL)) == set(init)  # the split covers every tensor
+    assert set().union(*(_keys(init, {p}) for p in ALL)) == set(
+        init
+    )  # the split covers every tensor
     settings = tiny_settings(rounds=ROUNDS, clients_per_round=PER_ROUND, batch_size=8).training
     ckpt = tmp_path / "checkpoint.pt"
     globals_after: list[State] = []
@@ -106,9 +116,18 @@ def test_each_mode_exchanges_exactly_its_parts(data: FederatedData, scheduler: A
         globals_after.append({k: v.clone() for k, v in unet.state_dict().items()})
         private_after.append(load_checkpoint(ckpt, "f")["private"])  # type: ignore[index]
 
-    result = federated.run_federated_diffusion(data, unet, scheduler, build_mode(mode_name), settings, seed=SEED,
-                                               checkpoint_path=ckpt, fingerprint="f", on_round_end=on_round_end,
-                                               progress=False)
+    result = federated.run_federated_diffusion(
+        data,
+        unet,
+        scheduler,
+        build_mode(mode_name),
+        settings,
+        seed=SEED,
+        checkpoint_path=ckpt,
+        fingerprint="f",
+        on_round_end=on_round_end,
+        progress=False,
+    )
     shared = SHARED[mode_name]
     private_parts = ALL - shared
     whole = _count(init, ALL)
@@ -132,9 +151,21 @@ def test_each_mode_exchanges_exactly_its_parts(data: FederatedData, scheduler: A
             trained_twice += c in seen
             local = tiny_unet()
             local.load_state_dict({**before, **my_private.get(c, {})})
-            train_local(local, scheduler, data.x_train, data.y_train, data.clients[c], epochs=settings.local_epochs,
-                        batch_size=settings.batch_size, lr=settings.lr, label_dropout=settings.label_dropout,
-                        num_classes=4, generator=client_generator(SEED, rnd, c, data.device), round=rnd, client=c)
+            train_local(
+                local,
+                scheduler,
+                data.x_train,
+                data.y_train,
+                data.clients[c],
+                epochs=settings.local_epochs,
+                batch_size=settings.batch_size,
+                lr=settings.lr,
+                label_dropout=settings.label_dropout,
+                num_classes=4,
+                generator=client_generator(SEED, rnd, c, data.device),
+                round=rnd,
+                client=c,
+            )
             states[c] = {k: v.detach().clone() for k, v in local.state_dict().items()}
             if private_parts:
                 my_private[c] = {k: states[c][k] for k in _keys(states[c], private_parts)}
@@ -156,8 +187,12 @@ def test_each_mode_exchanges_exactly_its_parts(data: FederatedData, scheduler: A
                     if not senders:
                         assert torch.equal(after[k], before[k]), (rnd, k)
                     continue
-                expected = sum(states[c][k].double() * SIZES[c] for c in senders) / sum(SIZES[c] for c in senders)
-                torch.testing.assert_close(after[k], expected.float(), rtol=1e-5, atol=1e-6, msg=f"{rnd} {k}")
+                expected = sum(states[c][k].double() * SIZES[c] for c in senders) / sum(
+                    SIZES[c] for c in senders
+                )
+                torch.testing.assert_close(
+                    after[k], expected.float(), rtol=1e-5, atol=1e-6, msg=f"{rnd} {k}"
+                )
         for k in _keys(init, private_parts):
             assert torch.equal(after[k], init[k])  # the server never saw a private part
         # --- private parts: what each client's own training produced; the others kept theirs
@@ -171,7 +206,10 @@ def test_each_mode_exchanges_exactly_its_parts(data: FederatedData, scheduler: A
             c = row["client"]
             down = ALL if c not in seen else (ALL if mode_name in ("full", "usplit") else shared)
             assert row["parts_down"] == _label(down) and row["params_down"] == _count(init, down)
-            assert row["params_up"] == _count(init, plan[c]) and row["bytes_up"] == 4 * row["params_up"]
+            assert (
+                row["params_up"] == _count(init, plan[c])
+                and row["bytes_up"] == 4 * row["params_up"]
+            )
         seen.update(clients)
         total = result.rows[rnd - 1]
         assert total["params_up"] == sum(_count(init, plan[c]) for c in clients)

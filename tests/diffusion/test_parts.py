@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+
 from feddiff.diffusion.parts import PARTS, part_of, payload_size, split_names
 from feddiff.diffusion.settings import UNetSettings
 from feddiff.diffusion.unet import build_unet
@@ -12,7 +13,12 @@ from .conftest import TINY_UNET, tiny_unet
 @pytest.mark.parametrize("conditional", [True, False])
 @pytest.mark.parametrize("attention", [[False, False], [True, True]])
 def test_parts_partition_the_unet(conditional: bool, attention: list[bool]) -> None:
-    unet = build_unet(UNetSettings(**{**TINY_UNET, "attention": attention, "class_conditional": conditional}), 1, 8, 4)
+    unet = build_unet(
+        UNetSettings(**{**TINY_UNET, "attention": attention, "class_conditional": conditional}),
+        1,
+        8,
+        4,
+    )
     parts = split_names(unet)
     keys = set(unet.state_dict())
     assert set(parts) == set(PARTS)
@@ -40,8 +46,11 @@ def test_unknown_module_is_an_error() -> None:
 
 
 def test_payload_size_is_dtype_aware() -> None:
-    state = {"a": torch.zeros(3, dtype=torch.float32), "b": torch.zeros(2, dtype=torch.float16),
-             "n": torch.zeros(5, dtype=torch.long)}
+    state = {
+        "a": torch.zeros(3, dtype=torch.float32),
+        "b": torch.zeros(2, dtype=torch.float16),
+        "n": torch.zeros(5, dtype=torch.long),
+    }
     assert payload_size(state, state) == (5, 3 * 4 + 2 * 2)
     unet = tiny_unet()
     sd, parts = unet.state_dict(), split_names(unet)

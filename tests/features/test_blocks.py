@@ -10,7 +10,9 @@ import torch
 from feddiff.features.blocks import BlockCapture
 
 
-def plain_forward_outputs(unet: torch.nn.Module, *args: object, **kwargs: object) -> tuple[dict[int, torch.Tensor], object]:
+def plain_forward_outputs(
+    unet: torch.nn.Module, *args: object, **kwargs: object
+) -> tuple[dict[int, torch.Tensor], object]:
     """Every up-block's output from an ordinary, complete ``unet(...)`` call."""
     outs: dict[int, torch.Tensor] = {}
     handles = [
@@ -49,7 +51,9 @@ def _sd(sd_dir: Path) -> tuple[torch.nn.Module, tuple, dict]:
 
 @pytest.mark.parametrize("backbone", ["ddpm", "sd"])
 @pytest.mark.parametrize("blocks", [(0,), (1,), (0, 1)])
-def test_capture_equals_plain_forward(backbone: str, blocks: tuple[int, ...], ddpm_dir: Path, sd_dir: Path) -> None:
+def test_capture_equals_plain_forward(
+    backbone: str, blocks: tuple[int, ...], ddpm_dir: Path, sd_dir: Path
+) -> None:
     unet, args, kwargs = _ddpm(ddpm_dir) if backbone == "ddpm" else _sd(sd_dir)
     reference, _ = plain_forward_outputs(unet, *args, **kwargs)
     with BlockCapture(unet, blocks) as early:
@@ -63,11 +67,15 @@ def test_capture_equals_plain_forward(backbone: str, blocks: tuple[int, ...], dd
 
 
 @pytest.mark.parametrize("backbone", ["ddpm", "sd"])
-def test_forward_stops_after_the_last_requested_block(backbone: str, ddpm_dir: Path, sd_dir: Path) -> None:
+def test_forward_stops_after_the_last_requested_block(
+    backbone: str, ddpm_dir: Path, sd_dir: Path
+) -> None:
     unet, args, kwargs = _ddpm(ddpm_dir) if backbone == "ddpm" else _sd(sd_dir)
     ran: list[str] = []
-    hooks = [unet.up_blocks[1].register_forward_hook(lambda *a: ran.append("up1")),
-             unet.conv_out.register_forward_hook(lambda *a: ran.append("conv_out"))]
+    hooks = [
+        unet.up_blocks[1].register_forward_hook(lambda *a: ran.append("up1")),
+        unet.conv_out.register_forward_hook(lambda *a: ran.append("conv_out")),
+    ]
     with BlockCapture(unet, [0]) as capture:
         capture(*args, **kwargs)
     assert ran == []  # neither the next block nor the output conv ran

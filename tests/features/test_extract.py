@@ -34,8 +34,16 @@ CPU = torch.device("cpu")
 
 
 def ddpm_settings(model: Path, **kw: object) -> FeatureSettings:
-    base = {"backbone": "ddpm", "model": str(model), "blocks": (0, 1), "dims": (6, 4), "pca_fit_images": 0,
-                "batch_size": 8, "unet_batch_size": 16, "device": "cpu"}
+    base = {
+        "backbone": "ddpm",
+        "model": str(model),
+        "blocks": (0, 1),
+        "dims": (6, 4),
+        "pca_fit_images": 0,
+        "batch_size": 8,
+        "unet_batch_size": 16,
+        "device": "cpu",
+    }
     return FeatureSettings(**{**base, **kw})
 
 
@@ -54,7 +62,9 @@ def test_ddpm_extractor_equals_a_plain_diffusers_forward(toy_data: Path, ddpm_di
     backbone.set_conditions(build_conditions(settings, arrays.class_names))
     idx = [3, 7, 8]
     with BlockCapture(backbone.unet, settings.blocks) as capture:
-        maps = block_maps(backbone, capture, torch.from_numpy(arrays.x_train[idx]), idx, 0, settings, range(5))
+        maps = block_maps(
+            backbone, capture, torch.from_numpy(arrays.x_train[idx]), idx, 0, settings, range(5)
+        )
     unet = UNet2DModel.from_pretrained(ddpm_dir / "unet").eval()
     scheduler = DDPMScheduler.from_pretrained(ddpm_dir / "scheduler")
     x0 = torch.from_numpy(arrays.x_train[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1
@@ -75,7 +85,9 @@ def test_sd_extractor_equals_a_plain_diffusers_forward(toy_rgb: Path, sd_dir: Pa
         UNet2DConditionModel,
     )
 
-    settings = FeatureSettings(model=str(sd_dir), blocks=(0, 1), dims=(4, 4), image_size=16, device="cpu")
+    settings = FeatureSettings(
+        model=str(sd_dir), blocks=(0, 1), dims=(4, 4), image_size=16, device="cpu"
+    )
     arrays = load_dataset(toy_rgb)
     conditions = build_conditions(settings, arrays.class_names)
     assert conditions.all[0] == "a photo of a airplane" and conditions.denoise == ""
@@ -83,7 +95,9 @@ def test_sd_extractor_equals_a_plain_diffusers_forward(toy_rgb: Path, sd_dir: Pa
     backbone.set_conditions(conditions)
     idx = [1, 5]
     with BlockCapture(backbone.unet, settings.blocks) as capture:
-        maps = block_maps(backbone, capture, torch.from_numpy(arrays.x_train[idx]), idx, 0, settings, range(5))
+        maps = block_maps(
+            backbone, capture, torch.from_numpy(arrays.x_train[idx]), idx, 0, settings, range(5)
+        )
     # The prompt embeddings are the official pipeline's.
     pipe = StableDiffusionPipeline.from_pretrained(sd_dir, safety_checker=None)
     embeds, _ = pipe.encode_prompt(list(conditions.all), CPU, 1, False)
@@ -114,7 +128,11 @@ def reference(tmp_path_factory: pytest.TempPathFactory, toy_data: Path, ddpm_dir
 def _read(path: Path) -> dict[str, np.ndarray]:
     with h5py.File(path, "r") as f:
         out: dict[str, np.ndarray] = {}
-        f.visititems(lambda name, obj: out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        f.visititems(
+            lambda name, obj: (
+                out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
+            )
+        )
     return out
 
 
@@ -127,10 +145,15 @@ def test_file_layout_and_attributes(reference: Path, toy_data: Path, ddpm_dir: P
     assert attrs["dataset_fingerprint"] == dataset_fingerprint(toy_data)
     assert attrs["conditions"] == ["airplane", "automobile", "bird", "cat", "<null class>"]
     data = _read(reference)
-    assert data["train/conditional"].shape == (40, 4, 10) and data["train/denoised"].shape == (40, 10)
+    assert data["train/conditional"].shape == (40, 4, 10) and data["train/denoised"].shape == (
+        40,
+        10,
+    )
     assert data["test/denoised"].shape == (12, 10) and "test/conditional" not in data
     assert np.array_equal(data["train/labels"], arrays.y_train) and data["train/done"].all()
-    assert data["pca/layer0/components"].shape == (6, 16) and data["pca/layer1/components"].shape == (4, 8)
+    assert data["pca/layer0/components"].shape == (6, 16) and data[
+        "pca/layer1/components"
+    ].shape == (4, 8)
     assert not any(k.startswith("pca_fit") for k in data)  # the running moments are dropped
     cache = load_features(reference, "train", dataset_fingerprint=dataset_fingerprint(toy_data))
     assert torch.equal(cache.conditional, torch.from_numpy(data["train/conditional"]))
@@ -145,8 +168,12 @@ def test_pca_is_the_training_hypercolumns_pca_applied_to_every_image(
     backbone = load_backbone("ddpm", ddpm_dir, CPU, torch.float32, None, 4)
     backbone.set_conditions(build_conditions(settings, arrays.class_names))
     with BlockCapture(backbone.unet, settings.blocks) as capture:
-        train = block_maps(backbone, capture, torch.from_numpy(arrays.x_train), range(40), 0, settings, range(5))
-        test = block_maps(backbone, capture, torch.from_numpy(arrays.x_test), range(12), 1, settings, [4])
+        train = block_maps(
+            backbone, capture, torch.from_numpy(arrays.x_train), range(40), 0, settings, range(5)
+        )
+        test = block_maps(
+            backbone, capture, torch.from_numpy(arrays.x_test), range(12), 1, settings, [4]
+        )
     data = _read(reference)
     pcas = []
     for layer, (maps, dim) in enumerate(zip(train, settings.dims)):
@@ -156,7 +183,9 @@ def test_pca_is_the_training_hypercolumns_pca_applied_to_every_image(
         top *= np.sign(top[np.arange(dim), np.abs(top).argmax(1)])[:, None]
         stored = data[f"pca/layer{layer}/components"]
         np.testing.assert_allclose(stored, top, atol=1e-4)
-        np.testing.assert_allclose(data[f"pca/layer{layer}/explained_variance"], values[::-1][:dim], rtol=1e-4)
+        np.testing.assert_allclose(
+            data[f"pca/layer{layer}/explained_variance"], values[::-1][:dim], rtol=1e-4
+        )
         np.testing.assert_allclose(data[f"pca/layer{layer}/mean"], cols.mean(0), atol=1e-5)
         pcas.append((stored.astype(np.float64), data[f"pca/layer{layer}/mean"].astype(np.float64)))
 
@@ -164,7 +193,9 @@ def test_pca_is_the_training_hypercolumns_pca_applied_to_every_image(
         """Centre each hypercolumn, project on the stored basis, average over positions, concatenate."""
         out = []
         for m, (comps, mean) in zip(maps, pcas):
-            cols = m.double().numpy().reshape(*m.shape[:3], -1).transpose(0, 1, 3, 2)  # (B, K, hw, C)
+            cols = (
+                m.double().numpy().reshape(*m.shape[:3], -1).transpose(0, 1, 3, 2)
+            )  # (B, K, hw, C)
             out.append(((cols - mean) @ comps.T).mean(axis=2))
         return np.concatenate(out, axis=-1)
 
@@ -194,7 +225,9 @@ def test_why_norm_pooling_post_relu_embeddings_reach_norm_targets_not_signed_mea
     torch.testing.assert_close(mean, torch.tensor([[0.0, 1.0]]))
     torch.testing.assert_close(norm, torch.tensor([[2.0**0.5, 34.0**0.5]]))
     # a second image whose mean-pooled target has a negative entry:
-    maps2 = torch.tensor([[[[1.0, 1.0]], [[1.0, 3.0]]]])  # projections (1, -1), (3, -1): mean (2, -1)
+    maps2 = torch.tensor(
+        [[[[1.0, 1.0]], [[1.0, 3.0]]]]
+    )  # projections (1, -1), (3, -1): mean (2, -1)
     target = reduce_maps(maps2, pca, "mean")[0]
     torch.testing.assert_close(target, torch.tensor([2.0, -1.0]))
     # the best cosine a non-negative (post-ReLU) embedding z reaches is |t_+| / |t|: 2 / sqrt5
@@ -206,7 +239,9 @@ def test_why_norm_pooling_post_relu_embeddings_reach_norm_targets_not_signed_mea
     assert best == pytest.approx(2 / 5**0.5, abs=1e-6)
     t_norm = reduce_maps(maps2, pca, "norm")[0]
     assert (t_norm >= 0).all()
-    assert torch.nn.functional.cosine_similarity(z, t_norm[None], dim=1).max().item() == pytest.approx(1.0, abs=1e-6)
+    assert torch.nn.functional.cosine_similarity(
+        z, t_norm[None], dim=1
+    ).max().item() == pytest.approx(1.0, abs=1e-6)
 
 
 class Interrupt(Exception):
@@ -249,7 +284,9 @@ def test_an_interrupted_pca_fit_resumes_from_its_saved_moments(
     monkeypatch.setattr(extract_mod, "FIT_SAVE_EVERY", 1)
     out = tmp_path / "f.h5"
     with pytest.raises(Interrupt):
-        extract_features(toy_data, ddpm_settings(ddpm_dir), out, progress=False, on_batch=_stop("fit", 24))
+        extract_features(
+            toy_data, ddpm_settings(ddpm_dir), out, progress=False, on_batch=_stop("fit", 24)
+        )
     with h5py.File(partial_path(out)) as f:
         assert f["pca_fit"].attrs["next"] == 24 and "pca" not in f
     result = extract_features(toy_data, ddpm_settings(ddpm_dir), out, progress=False)
@@ -259,10 +296,14 @@ def test_an_interrupted_pca_fit_resumes_from_its_saved_moments(
         assert np.array_equal(ref[key], got[key]), key
 
 
-def test_a_partial_file_with_other_settings_is_discarded(tmp_path: Path, toy_data: Path, ddpm_dir: Path) -> None:
+def test_a_partial_file_with_other_settings_is_discarded(
+    tmp_path: Path, toy_data: Path, ddpm_dir: Path
+) -> None:
     out = tmp_path / "f.h5"
     with pytest.raises(Interrupt):
-        extract_features(toy_data, ddpm_settings(ddpm_dir), out, progress=False, on_batch=_stop("train", 8))
+        extract_features(
+            toy_data, ddpm_settings(ddpm_dir), out, progress=False, on_batch=_stop("train", 8)
+        )
     result = extract_features(toy_data, ddpm_settings(ddpm_dir, timestep=100), out, progress=False)
     assert result.fit_images == 40 and result.extracted["train"] == 40
     assert read_attrs(out)["timestep"] == 100
@@ -275,7 +316,9 @@ def test_a_current_cache_is_reused_and_a_mismatched_one_rebuilt(
     shutil.copy(reference, out)
     assert extract_features(toy_data, ddpm_settings(ddpm_dir), out, progress=False).skipped
     # other settings
-    assert not extract_features(toy_data, ddpm_settings(ddpm_dir, dims=(5, 4)), out, progress=False).skipped
+    assert not extract_features(
+        toy_data, ddpm_settings(ddpm_dir, dims=(5, 4)), out, progress=False
+    ).skipped
     assert read_attrs(out)["dims"] == [5, 4]
     # other model weights at the same path
     model = save_tiny_ddpm(tmp_path / "model", num_classes=4)
@@ -290,7 +333,9 @@ def test_a_current_cache_is_reused_and_a_mismatched_one_rebuilt(
     assert not extract_features(data, ddpm_settings(model), out, progress=False).skipped
 
 
-def test_a_mismatched_cache_is_never_silently_used(tmp_path: Path, toy_data: Path, reference: Path) -> None:
+def test_a_mismatched_cache_is_never_silently_used(
+    tmp_path: Path, toy_data: Path, reference: Path
+) -> None:
     with pytest.raises(ValueError, match="another dataset"):
         load_features(reference, "train", dataset_fingerprint="0" * 64)
     with pytest.raises(FileNotFoundError, match="extract-features"):
@@ -303,14 +348,22 @@ def test_a_mismatched_cache_is_never_silently_used(tmp_path: Path, toy_data: Pat
         load_features(incomplete)
 
 
-def test_a_missing_model_fails_fast_naming_the_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                                   toy_data: Path) -> None:
+def test_a_missing_model_fails_fast_naming_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, toy_data: Path
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     tic = time.perf_counter()
-    with pytest.raises(ModelNotFoundError, match=r"features\.sd\.model.*HF_HUB_OFFLINE.*backbone: ddpm"):
-        extract_features(toy_data, FeatureSettings(model="nobody/no-such-model"), tmp_path / "f.h5",
-                         where="features.sd", progress=False)
+    with pytest.raises(
+        ModelNotFoundError, match=r"features\.sd\.model.*HF_HUB_OFFLINE.*backbone: ddpm"
+    ):
+        extract_features(
+            toy_data,
+            FeatureSettings(model="nobody/no-such-model"),
+            tmp_path / "f.h5",
+            where="features.sd",
+            progress=False,
+        )
     assert time.perf_counter() - tic < 10
     with pytest.raises(ModelNotFoundError, match=r"features\.model.*not a folder"):
         resolve_model_dir(str(tmp_path / "nowhere"), "stable_diffusion")
@@ -325,13 +378,27 @@ def test_ddpm_without_a_null_class_is_refused(tmp_path: Path, toy_data: Path) ->
 
 
 def test_self_supervised_sd_features(tmp_path: Path, toy_rgb: Path, sd_dir: Path) -> None:
-    settings = FeatureSettings(model=str(sd_dir), blocks=(0, 1), dims=(4, 3), image_size=16, mode="self_supervised",
-                               num_negatives=3, pooling="norm", pca_fit_images=10, device="cpu")
+    settings = FeatureSettings(
+        model=str(sd_dir),
+        blocks=(0, 1),
+        dims=(4, 3),
+        image_size=16,
+        mode="self_supervised",
+        num_negatives=3,
+        pooling="norm",
+        pca_fit_images=10,
+        device="cpu",
+    )
     out = tmp_path / "ss.h5"
     extract_features(toy_rgb, settings, out, progress=False)
     attrs = read_attrs(out)
-    assert attrs["conditions"] == ["a photo of a similar object", "a photo of a person", "a photo of a dog",
-                                   "a photo of a cat", "a photo of a visual object"]
+    assert attrs["conditions"] == [
+        "a photo of a similar object",
+        "a photo of a person",
+        "a photo of a dog",
+        "a photo of a cat",
+        "a photo of a visual object",
+    ]
     assert attrs["mode"] == "self_supervised" and attrs["pca_fit_images"] == 10
     cache = load_features(out)
     assert cache.conditional.shape == (24, 4, 7) and cache.mode == "self_supervised"
@@ -347,5 +414,7 @@ def test_settings_reject_bad_values() -> None:
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['timesteps'\]"):
         FeatureSettings.from_dict({"timesteps": 3})
     s = FeatureSettings()
-    assert dataclasses.replace(s, batch_size=1).identity() == s.identity()  # batching never changes vectors
+    assert (
+        dataclasses.replace(s, batch_size=1).identity() == s.identity()
+    )  # batching never changes vectors
     assert dataclasses.replace(s, timestep=1).identity() != s.identity()

@@ -29,7 +29,7 @@ from feddiff.models import build_model
 
 from .conftest import toy_arrays
 
-SIZES = [5, 9, 14, 12]          # unequal clients (40 samples)
+SIZES = [5, 9, 14, 12]  # unequal clients (40 samples)
 LAMBDA_TDCL, LAMBDA_NDCR, TAU = 0.7, 0.3, 0.2
 SEED = 5
 
@@ -38,19 +38,38 @@ def _data() -> FederatedData:
     arrays = toy_arrays(n_train=sum(SIZES), n_test=8, classes=4, size=8, seed=1)
     order = torch.randperm(sum(SIZES), generator=torch.Generator().manual_seed(0)).numpy()
     bounds = [sum(SIZES[:i]) for i in range(len(SIZES) + 1)]
-    clients = [order[bounds[i]:bounds[i + 1]] for i in range(len(SIZES))]
-    return FederatedData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test,
-                                     clients, 4, torch.device("cpu"))
+    clients = [order[bounds[i] : bounds[i + 1]] for i in range(len(SIZES))]
+    return FederatedData.from_arrays(
+        arrays.x_train,
+        arrays.y_train,
+        arrays.x_test,
+        arrays.y_test,
+        clients,
+        4,
+        torch.device("cpu"),
+    )
 
 
 def _settings() -> TrainSettings:
-    return TrainSettings.from_dict(dict(rounds=3, clients_per_round=2, local_epochs=2, batch_size=16, lr=0.05,
-                                        momentum=0.9, weight_decay=1e-3, device="cpu"))
+    return TrainSettings.from_dict(
+        dict(
+            rounds=3,
+            clients_per_round=2,
+            local_epochs=2,
+            batch_size=16,
+            lr=0.05,
+            momentum=0.9,
+            weight_decay=1e-3,
+            device="cpu",
+        )
+    )
 
 
 def _model() -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model("cnn", num_classes=4, in_channels=1, image_size=8, width=0.25)  # 32-d features
+    return build_model(
+        "cnn", num_classes=4, in_channels=1, image_size=8, width=0.25
+    )  # 32-d features
 
 
 def _features(n: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,16 +78,29 @@ def _features(n: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _engine(data: FederatedData, cond: torch.Tensor, den: torch.Tensor) -> tuple[dict, list[dict]]:
-    strategy = build_strategy({"strategy": "feddifrc", "features": "cached.h5", "lambda_tdcl": LAMBDA_TDCL,
-                               "lambda_ndcr": LAMBDA_NDCR, "temperature": TAU}, num_clients=4, num_classes=4)
-    strategy._cond, strategy._den = cond, den  # what bind_data loads from the file (tested end to end elsewhere)
+    strategy = build_strategy(
+        {
+            "strategy": "feddifrc",
+            "features": "cached.h5",
+            "lambda_tdcl": LAMBDA_TDCL,
+            "lambda_ndcr": LAMBDA_NDCR,
+            "temperature": TAU,
+        },
+        num_clients=4,
+        num_classes=4,
+    )
+    strategy._cond, strategy._den = (
+        cond,
+        den,
+    )  # what bind_data loads from the file (tested end to end elsewhere)
     model, rows = run_federated(data, _model(), strategy, _settings(), seed=SEED, progress=False)
     assert isinstance(model.projection, torch.nn.Identity)  # 32 = 32: no head, as in the reference
     return model.base.state_dict(), rows
 
 
-def _local_loss(z: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, reps: torch.Tensor,
-                den: torch.Tensor) -> torch.Tensor:
+def _local_loss(
+    z: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, reps: torch.Tensor, den: torch.Tensor
+) -> torch.Tensor:
     """CE + 0.7 * TDCL (cos / U, U the batch's mean cosine distance, detached) + 0.3 * L2 of unit vectors."""
     zu = z / z.norm(dim=1, keepdim=True)
     ru = reps / reps.norm(dim=2, keepdim=True)
@@ -79,7 +111,9 @@ def _local_loss(z: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, reps: to
     return F.cross_entropy(logits, y) + LAMBDA_TDCL * tdcl + LAMBDA_NDCR * ndcr
 
 
-def _plain_torch(data: FederatedData, cond: torch.Tensor, den: torch.Tensor) -> tuple[dict, list[float]]:
+def _plain_torch(
+    data: FederatedData, cond: torch.Tensor, den: torch.Tensor
+) -> tuple[dict, list[float]]:
     settings = _settings()
     global_model = _model()
     losses = []
@@ -89,9 +123,13 @@ def _plain_torch(data: FederatedData, cond: torch.Tensor, den: torch.Tensor) -> 
         for c in selected:
             local = copy.deepcopy(global_model)
             local.train()
-            opt = torch.optim.SGD(local.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                  weight_decay=settings.weight_decay)
-            ids = data.clients[c]                       # one full batch per epoch
+            opt = torch.optim.SGD(
+                local.parameters(),
+                lr=settings.lr,
+                momentum=settings.momentum,
+                weight_decay=settings.weight_decay,
+            )
+            ids = data.clients[c]  # one full batch per epoch
             x, y = data.normalize(data.x_train[ids]), data.y_train[ids]
             for _ in range(settings.local_epochs):
                 z, logits = local(x)
@@ -148,12 +186,18 @@ def test_engine_matches_plain_torch_with_each_samples_own_rows(setup: dict) -> N
 def test_changing_the_rows_a_sample_owns_changes_the_run_accordingly(setup: dict) -> None:
     data, cond, den = setup["data"], setup["cond"], setup["den"]
     perm = _within_class_permutation(data.y_train)
-    assert (perm != torch.arange(perm.numel())).all() and torch.equal(data.y_train[perm], data.y_train)
+    assert (perm != torch.arange(perm.numel())).all() and torch.equal(
+        data.y_train[perm], data.y_train
+    )
     base_state, base_rows = _engine(data, cond, den)
     state, rows = _engine(data, cond[perm], den[perm])
     want, losses = _plain_torch(data, cond[perm], den[perm])
     _assert_states_close(state, want)
     assert [r["train_loss"] for r in rows] == pytest.approx(losses, rel=1e-4)
     # ...and it is a different run: the loss follows the rows, not the class or the batch slot
-    assert [r["train_loss"] for r in rows] != pytest.approx([r["train_loss"] for r in base_rows], rel=1e-3)
-    assert not torch.allclose(state["classifier.weight"], base_state["classifier.weight"], atol=1e-4)
+    assert [r["train_loss"] for r in rows] != pytest.approx(
+        [r["train_loss"] for r in base_rows], rel=1e-3
+    )
+    assert not torch.allclose(
+        state["classifier.weight"], base_state["classifier.weight"], atol=1e-4
+    )

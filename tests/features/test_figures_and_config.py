@@ -36,9 +36,17 @@ def test_purity_on_hand_labels() -> None:
 
 def test_feature_figures(tmp_path: Path, toy_data: Path, ddpm_dir: Path) -> None:
     features = tmp_path / "f.h5"
-    extract_features(toy_data, FeatureSettings(backbone="ddpm", model=str(ddpm_dir), blocks=(0, 1), dims=(3, 2),
-                                               device="cpu"), features, progress=False)
-    code = main(["feature-figures", "--features", str(features), "--out-dir", str(tmp_path / "figs")])
+    extract_features(
+        toy_data,
+        FeatureSettings(
+            backbone="ddpm", model=str(ddpm_dir), blocks=(0, 1), dims=(3, 2), device="cpu"
+        ),
+        features,
+        progress=False,
+    )
+    code = main(
+        ["feature-figures", "--features", str(features), "--out-dir", str(tmp_path / "figs")]
+    )
     assert code == 0
     table = pd.read_csv(tmp_path / "figs" / "kmeans.csv")
     assert table["representation"].tolist() == ["block 0", "block 1", "fused"]
@@ -56,15 +64,34 @@ def test_stage_help(stage: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert exc.value.code == 0 and f"usage: feddiff {stage}" in capsys.readouterr().out
 
 
-def test_extract_stage_by_hand(tmp_path: Path, toy_data: Path, ddpm_dir: Path,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_extract_stage_by_hand(
+    tmp_path: Path, toy_data: Path, ddpm_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = f'{{"backbone": "ddpm", "model": "{ddpm_dir}", "blocks": [1], "dims": [3], "device": "cpu"}}'
     out = tmp_path / "f.h5"
-    args = ["extract-features", "--data", str(toy_data), "--spec", spec, "--out", str(out), "--no-progress"]
+    args = [
+        "extract-features",
+        "--data",
+        str(toy_data),
+        "--spec",
+        spec,
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
     assert main(args) == 0 and out.exists()
     assert main(args) == 0 and "up to date" in capsys.readouterr().out
-    bad = ["extract-features", "--data", str(toy_data), "--spec", '{"model": "nobody/nothing"}', "--name", "sd",
-           "--out", str(tmp_path / "g.h5")]
+    bad = [
+        "extract-features",
+        "--data",
+        str(toy_data),
+        "--spec",
+        '{"model": "nobody/nothing"}',
+        "--name",
+        "sd",
+        "--out",
+        str(tmp_path / "g.h5"),
+    ]
     assert main(bad) == 1 and "features.sd.model" in capsys.readouterr().err
 
 
@@ -83,11 +110,22 @@ def raw(ddpm_dir: Path) -> dict[str, Any]:
     """The default config with a FedDifRC method over a local DDPM folder."""
     config = yaml.safe_load(DEFAULT_CONFIG.read_text())
     config.pop("diffusion", None)
-    config["features"] = {"local": {"backbone": "ddpm", "model": str(ddpm_dir), "blocks": [0, 1], "dims": [4, 4]}}
-    config["methods"] = {"fedavg": {"strategy": "fedavg"}, "difrc": {"strategy": "feddifrc", "features": "local"},
-                         "tdcl": {"strategy": "feddifrc", "features": "local", "lambda_ndcr": 0.0}}
-    config["experiments"] = {"main": {"datasets": ["digits"], "partitions": ["iid"],
-                                      "methods": ["fedavg", "difrc", "tdcl"], "seeds": [0]}}
+    config["features"] = {
+        "local": {"backbone": "ddpm", "model": str(ddpm_dir), "blocks": [0, 1], "dims": [4, 4]}
+    }
+    config["methods"] = {
+        "fedavg": {"strategy": "fedavg"},
+        "difrc": {"strategy": "feddifrc", "features": "local"},
+        "tdcl": {"strategy": "feddifrc", "features": "local", "lambda_ndcr": 0.0},
+    }
+    config["experiments"] = {
+        "main": {
+            "datasets": ["digits"],
+            "partitions": ["iid"],
+            "methods": ["fedavg", "difrc", "tdcl"],
+            "seeds": [0],
+        }
+    }
     return config
 
 
@@ -97,7 +135,9 @@ def test_runs_get_the_features_path_and_tag(raw: dict[str, Any]) -> None:
     target = feature_targets(config)
     assert len(target) == 1  # shared by both FedDifRC methods
     path = target[0].path
-    assert path.startswith("results/features/digits/ddpm/ddpm-t300-b0.1-d4.4-") and path.endswith(".h5")
+    assert path.startswith("results/features/digits/ddpm/ddpm-t300-b0.1-d4.4-") and path.endswith(
+        ".h5"
+    )
     assert runs["difrc"].method_setting["features"] == path
     assert runs["difrc"].settings()["method"]["features"] == path
     tag = method_tag(runs["difrc"].method_setting)
@@ -111,16 +151,35 @@ def test_runs_get_the_features_path_and_tag(raw: dict[str, Any]) -> None:
     assert features_tag(target[0].settings) in path
 
 
-@pytest.mark.parametrize(("mutate", "key"), [
-    (lambda c: c["methods"]["difrc"].__setitem__("features", "nope"), r"methods\.difrc\.features: 'nope'"),
-    (lambda c: c["methods"]["difrc"].__setitem__("self_supervised", True), r"methods\.difrc\.self_supervised"),
-    (lambda c: c["features"]["local"].__setitem__("dims", [4]), r"features\.local\.dims"),
-    (lambda c: c["features"]["local"].__setitem__("diffusion", {"partition": "iid"}), r"features\.local"),
-    (lambda c: c["features"].__setitem__("d", {"backbone": "ddpm", "diffusion": {"partition": "iid"}}),
-     r"features\.d\.diffusion: the config has no diffusion section"),
-    (lambda c: c["methods"]["difrc"].pop("features"), r"methods\.difrc"),
-    (lambda c: c["features"]["local"].__setitem__("backbone", "vae"), r"features\.local\.backbone"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "key"),
+    [
+        (
+            lambda c: c["methods"]["difrc"].__setitem__("features", "nope"),
+            r"methods\.difrc\.features: 'nope'",
+        ),
+        (
+            lambda c: c["methods"]["difrc"].__setitem__("self_supervised", True),
+            r"methods\.difrc\.self_supervised",
+        ),
+        (lambda c: c["features"]["local"].__setitem__("dims", [4]), r"features\.local\.dims"),
+        (
+            lambda c: c["features"]["local"].__setitem__("diffusion", {"partition": "iid"}),
+            r"features\.local",
+        ),
+        (
+            lambda c: c["features"].__setitem__(
+                "d", {"backbone": "ddpm", "diffusion": {"partition": "iid"}}
+            ),
+            r"features\.d\.diffusion: the config has no diffusion section",
+        ),
+        (lambda c: c["methods"]["difrc"].pop("features"), r"methods\.difrc"),
+        (
+            lambda c: c["features"]["local"].__setitem__("backbone", "vae"),
+            r"features\.local\.backbone",
+        ),
+    ],
+)
 def test_feature_config_errors_name_the_key(raw: dict[str, Any], mutate: Any, key: str) -> None:
     mutate(raw)
     if "diffusion: the config" in key:

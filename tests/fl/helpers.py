@@ -32,4 +32,6 @@ def run_method(
     data: FederatedData, method: dict, settings: TrainSettings, seed: int, **kw: object
 ) -> tuple[torch.nn.Module, list[dict]]:
     """A full run of ``method`` on ``data`` from the seeded small model."""
-    return run_federated(data, small_model(), make_strategy(**method), settings, seed=seed, progress=False, **kw)
+    return run_federated(
+        data, small_model(), make_strategy(**method), settings, seed=seed, progress=False, **kw
+    )

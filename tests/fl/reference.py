@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 Params = dict[str, torch.Tensor]
@@ -49,12 +48,16 @@ def tiny_features(p: Mapping[str, torch.Tensor], x: torch.Tensor, prefix: str = 
     return torch.tanh(x @ p[prefix + "body.weight"].T + p[prefix + "body.bias"])
 
 
-def tiny_forward(p: Mapping[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def tiny_forward(
+    p: Mapping[str, torch.Tensor], x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     h = tiny_features(p, x)
     return h, h @ p["classifier.weight"].T + p["classifier.bias"]
 
 
-def moon_forward(p: Mapping[str, torch.Tensor], x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def moon_forward(
+    p: Mapping[str, torch.Tensor], x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """MOON's network: encoder, projection head Linear-ReLU-Linear, output layer on z."""
     h = tiny_features(p, x, "encoder.")
     z = torch.relu(h @ p["projection.0.weight"].T + p["projection.0.bias"])

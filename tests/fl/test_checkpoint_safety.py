@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+
 from feddiff.fl.checkpoint import UnsafeCheckpointError, load_checkpoint, save_checkpoint
 from feddiff.fl.data import FederatedData
 from feddiff.fl.engine import run_federated
-
 from tests.fl.helpers import make_strategy, small_model, small_settings
 
 
@@ -53,7 +53,9 @@ def test_the_gadget_runs_code_under_plain_pickle(tmp_path: Path) -> None:
 def test_a_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, how: str) -> None:
     marker = tmp_path / "marker"
     path = _evil(tmp_path / "checkpoint.pt", marker, how)
-    with pytest.raises(UnsafeCheckpointError, match=r"refusing to load checkpoint .*checkpoint\.pt") as err:
+    with pytest.raises(
+        UnsafeCheckpointError, match=r"refusing to load checkpoint .*checkpoint\.pt"
+    ) as err:
         load_checkpoint(path, "f")
     assert str(path) in str(err.value) and "Delete it" in str(err.value)
     if how == "torch":
@@ -61,42 +63,69 @@ def test_a_malicious_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, how:
     assert not marker.exists()
 
 
-def test_the_engine_refuses_to_resume_from_a_malicious_checkpoint(toy_data: FederatedData, tmp_path: Path) -> None:
+def test_the_engine_refuses_to_resume_from_a_malicious_checkpoint(
+    toy_data: FederatedData, tmp_path: Path
+) -> None:
     marker = tmp_path / "marker"
     path = _evil(tmp_path / "checkpoint.pt", marker, "torch")
     with pytest.raises(UnsafeCheckpointError, match="checkpoint.pt"):
-        run_federated(toy_data, small_model(), make_strategy(strategy="fedavg"), small_settings(rounds=1), seed=0,
-                      checkpoint_path=path, fingerprint="f", progress=False)
+        run_federated(
+            toy_data,
+            small_model(),
+            make_strategy(strategy="fedavg"),
+            small_settings(rounds=1),
+            seed=0,
+            checkpoint_path=path,
+            fingerprint="f",
+            progress=False,
+        )
     assert not marker.exists()
 
 
-def test_the_diffusion_loop_refuses_a_malicious_checkpoint(toy_data: FederatedData, tmp_path: Path) -> None:
+def test_the_diffusion_loop_refuses_a_malicious_checkpoint(
+    toy_data: FederatedData, tmp_path: Path
+) -> None:
     from feddiff.diffusion.federated import run_federated_diffusion
     from feddiff.diffusion.modes import build_mode
     from feddiff.diffusion.settings import SchedulerSettings
     from feddiff.diffusion.unet import build_scheduler
-
     from tests.diffusion.conftest import tiny_settings, tiny_unet
 
     marker = tmp_path / "marker"
     path = _evil(tmp_path / "checkpoint.pt", marker, "torch")
     with pytest.raises(UnsafeCheckpointError, match="checkpoint.pt"):
-        run_federated_diffusion(toy_data, tiny_unet(), build_scheduler(SchedulerSettings()), build_mode("udec"),
-                                tiny_settings(rounds=1).training, seed=0, checkpoint_path=path, fingerprint="f",
-                                progress=False)
+        run_federated_diffusion(
+            toy_data,
+            tiny_unet(),
+            build_scheduler(SchedulerSettings()),
+            build_mode("udec"),
+            tiny_settings(rounds=1).training,
+            seed=0,
+            checkpoint_path=path,
+            fingerprint="f",
+            progress=False,
+        )
     assert not marker.exists()
 
 
 def test_what_a_run_saves_loads_back_safely(tmp_path: Path) -> None:
     path = tmp_path / "checkpoint.pt"
     model = OrderedDict(w=torch.arange(3.0), n=torch.tensor(2))
-    payload = {"fingerprint": "f", "round": 2, "model": model, "seen": [0, 3],
-               "private": {1: {"down.w": torch.ones(2)}}, "strategy": {"history": [0.5, 0.25], "count": 1},
-               "metrics": [{"round": 1, "test_acc": np.float64(0.25), "n": np.int64(7), "kind": "test"}]}
+    payload = {
+        "fingerprint": "f",
+        "round": 2,
+        "model": model,
+        "seen": [0, 3],
+        "private": {1: {"down.w": torch.ones(2)}},
+        "strategy": {"history": [0.5, 0.25], "count": 1},
+        "metrics": [{"round": 1, "test_acc": np.float64(0.25), "n": np.int64(7), "kind": "test"}],
+    }
     save_checkpoint(path, payload)
     back = load_checkpoint(path, "f")
     assert back is not None and isinstance(back["model"], OrderedDict)
-    assert torch.equal(back["model"]["w"], model["w"]) and torch.equal(back["private"][1]["down.w"], torch.ones(2))
+    assert torch.equal(back["model"]["w"], model["w"]) and torch.equal(
+        back["private"][1]["down.w"], torch.ones(2)
+    )
     assert back["metrics"] == [{"round": 1, "test_acc": 0.25, "n": 7, "kind": "test"}]
     assert type(back["metrics"][0]["test_acc"]) is float and type(back["metrics"][0]["n"]) is int
     assert load_checkpoint(path, "other") is None  # another run's settings: ignored
@@ -139,6 +168,7 @@ def test_tampered_torchvision_cifar_files_are_refused_before_unpickling(tmp_path
     """torchvision's CIFAR reader unpickles its batch files, after checking their MD5
     against the official archive's; a swapped-in pickle never reaches ``pickle.load``."""
     import torchvision
+
     from feddiff.data.errors import DataError
     from feddiff.data.torchvision_sources import load_torchvision
 
@@ -147,7 +177,9 @@ def test_tampered_torchvision_cifar_files_are_refused_before_unpickling(tmp_path
     folder.mkdir(parents=True)
     cls = torchvision.datasets.CIFAR10
     for name, _md5 in [*cls.train_list, *cls.test_list, (cls.meta["filename"], cls.meta["md5"])]:
-        (folder / name).write_bytes(pickle.dumps({"data": Gadget(marker), "labels": []}, protocol=2))
+        (folder / name).write_bytes(
+            pickle.dumps({"data": Gadget(marker), "labels": []}, protocol=2)
+        )
     with pytest.raises(DataError, match="cifar10"):
         load_torchvision("cifar10", resources_dir=tmp_path / "res", download=False)
     assert not marker.exists()

@@ -54,7 +54,9 @@ def test_same_seed_same_metrics_and_fedavg_learns(toy_data: FederatedData) -> No
     assert rows_a[0]["params_up"] == rows_a[0]["params_down"] == 2 * n
 
 
-def test_resume_after_interruption_gives_identical_metrics(toy_data: FederatedData, tmp_path: Path) -> None:
+def test_resume_after_interruption_gives_identical_metrics(
+    toy_data: FederatedData, tmp_path: Path
+) -> None:
     settings = small_settings(rounds=4)
     ckpt = tmp_path / "checkpoint.pt"
 
@@ -63,29 +65,68 @@ def test_resume_after_interruption_gives_identical_metrics(toy_data: FederatedDa
             raise KeyboardInterrupt  # what a killed job looks like to the loop
 
     with pytest.raises(KeyboardInterrupt):
-        run_federated(toy_data, small_model(), _fedavg(4), settings, seed=5,
-                      checkpoint_path=ckpt, fingerprint="f", on_round_end=interrupt, progress=False)
+        run_federated(
+            toy_data,
+            small_model(),
+            _fedavg(4),
+            settings,
+            seed=5,
+            checkpoint_path=ckpt,
+            fingerprint="f",
+            on_round_end=interrupt,
+            progress=False,
+        )
     assert torch.load(ckpt, weights_only=False)["round"] == 2
     resumed_rounds: list[int] = []
     model_r, rows_r = run_federated(
-        toy_data, small_model(), _fedavg(4), settings, seed=5, checkpoint_path=ckpt, fingerprint="f",
-        on_round_end=lambda r, _: resumed_rounds.append(r), progress=False,
+        toy_data,
+        small_model(),
+        _fedavg(4),
+        settings,
+        seed=5,
+        checkpoint_path=ckpt,
+        fingerprint="f",
+        on_round_end=lambda r, _: resumed_rounds.append(r),
+        progress=False,
     )
     assert resumed_rounds == [3, 4]  # it really resumed rather than starting over
-    model_u, rows_u = run_federated(toy_data, small_model(), _fedavg(4), settings, seed=5, progress=False)
+    model_u, rows_u = run_federated(
+        toy_data, small_model(), _fedavg(4), settings, seed=5, progress=False
+    )
     for a, b in zip(rows_r, rows_u, strict=True):
-        assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+        assert {k: v for k, v in a.items() if k != "seconds"} == {
+            k: v for k, v in b.items() if k != "seconds"
+        }
     for key, value in model_u.state_dict().items():
         assert torch.equal(model_r.state_dict()[key], value), key
 
 
-def test_checkpoint_of_other_settings_is_not_resumed(toy_data: FederatedData, tmp_path: Path) -> None:
+def test_checkpoint_of_other_settings_is_not_resumed(
+    toy_data: FederatedData, tmp_path: Path
+) -> None:
     ckpt = tmp_path / "checkpoint.pt"
-    run_federated(toy_data, small_model(), _fedavg(4), small_settings(rounds=2), seed=5,
-                  checkpoint_path=ckpt, fingerprint="old", progress=False)
+    run_federated(
+        toy_data,
+        small_model(),
+        _fedavg(4),
+        small_settings(rounds=2),
+        seed=5,
+        checkpoint_path=ckpt,
+        fingerprint="old",
+        progress=False,
+    )
     seen: list[int] = []
-    run_federated(toy_data, small_model(), _fedavg(4), small_settings(rounds=2), seed=5, checkpoint_path=ckpt,
-                  fingerprint="new", on_round_end=lambda r, _: seen.append(r), progress=False)
+    run_federated(
+        toy_data,
+        small_model(),
+        _fedavg(4),
+        small_settings(rounds=2),
+        seed=5,
+        checkpoint_path=ckpt,
+        fingerprint="new",
+        on_round_end=lambda r, _: seen.append(r),
+        progress=False,
+    )
     assert seen == [1, 2]
 
 

@@ -90,20 +90,30 @@ def _xy(data: FederatedData) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _settings(rounds: int = 2, vectorize: str = "off") -> TrainSettings:
-    return TrainSettings.from_dict(dict(
-        rounds=rounds, clients_per_round=PER_ROUND, local_epochs=EPOCHS, batch_size=BATCH, lr=LR,
-        momentum=MOMENTUM, weight_decay=WD, vectorize=vectorize,
-    ))
+    return TrainSettings.from_dict(
+        dict(
+            rounds=rounds,
+            clients_per_round=PER_ROUND,
+            local_epochs=EPOCHS,
+            batch_size=BATCH,
+            lr=LR,
+            momentum=MOMENTUM,
+            weight_decay=WD,
+            vectorize=vectorize,
+        )
+    )
 
 
-def _engine(data: FederatedData, method: dict[str, Any], rounds: int = 2, vectorize: str = "off"
-            ) -> tuple[Strategy, Params, Params, list[dict[str, Any]]]:
+def _engine(
+    data: FederatedData, method: dict[str, Any], rounds: int = 2, vectorize: str = "off"
+) -> tuple[Strategy, Params, Params, list[dict[str, Any]]]:
     """Run the engine; return the strategy, the initial and final states and the metrics."""
     strategy = build_strategy(method, num_clients=NUM_CLIENTS, num_classes=4)
     init = strategy.wrap_model(TinyNet()).double()  # MOON's and FedNH's heads too
     start = {k: v.detach().clone() for k, v in init.state_dict().items()}
-    model, rows = run_federated(data, copy.deepcopy(init), strategy, _settings(rounds, vectorize),
-                                seed=SEED, progress=False)
+    model, rows = run_federated(
+        data, copy.deepcopy(init), strategy, _settings(rounds, vectorize), seed=SEED, progress=False
+    )
     return strategy, start, {k: v.detach().clone() for k, v in model.state_dict().items()}, rows
 
 
@@ -111,7 +121,9 @@ def _batches(data: FederatedData, rnd: int, client: int) -> list[list[torch.Tens
     return client_batches(SEED, rnd, client, data.clients[client], BATCH, EPOCHS)
 
 
-def _close(got: Mapping[str, torch.Tensor], want: Mapping[str, torch.Tensor], tol: float = TOL) -> None:
+def _close(
+    got: Mapping[str, torch.Tensor], want: Mapping[str, torch.Tensor], tol: float = TOL
+) -> None:
     assert set(got) == set(want)
     for k in want:
         err = float((got[k].double() - want[k].double()).abs().max())
@@ -138,7 +150,9 @@ def test_setting_breaks_the_symmetries(data: FederatedData) -> None:
 
 # ---- FedAvg ---------------------------------------------------------------------------
 @pytest.mark.parametrize("vectorize", ["off", "on"])
-def test_fedavg_is_the_sample_weighted_mean_over_the_sampled_clients(data: FederatedData, vectorize: str) -> None:
+def test_fedavg_is_the_sample_weighted_mean_over_the_sampled_clients(
+    data: FederatedData, vectorize: str
+) -> None:
     _, start, got, rows = _engine(data, {"strategy": "fedavg"}, vectorize=vectorize)
     x, y = _xy(data)
     w = start
@@ -151,7 +165,9 @@ def test_fedavg_is_the_sample_weighted_mean_over_the_sampled_clients(data: Feder
         assert _gap(w, uniform) > 1e-3  # sample-weighted is not the plain mean here
         # train_loss: mean batch loss over every step of the round
         mean_loss = sum(r[2] for r in runs) / sum(r[1] for r in runs)
-        assert rows[rnd - 1]["train_loss"] == pytest.approx(mean_loss, rel=1e-6)  # summed in float32
+        assert rows[rnd - 1]["train_loss"] == pytest.approx(
+            mean_loss, rel=1e-6
+        )  # summed in float32
     _close(got, w, _tol(vectorize))
 
 
@@ -170,8 +186,12 @@ def test_fedprox_pulls_towards_the_rounds_global_model(data: FederatedData, vect
             return _ce(p, xb, yb) + 0.5 * mu * prox
 
         clients = sampled(SEED, rnd, NUM_CLIENTS, PER_ROUND)
-        new = [local_sgd(w, _batches(data, rnd, c), x, y, loss, LR, MOMENTUM, WD)[0] for c in clients]
-        plain = [local_sgd(w, _batches(data, rnd, c), x, y, _ce, LR, MOMENTUM, WD)[0] for c in clients]
+        new = [
+            local_sgd(w, _batches(data, rnd, c), x, y, loss, LR, MOMENTUM, WD)[0] for c in clients
+        ]
+        plain = [
+            local_sgd(w, _batches(data, rnd, c), x, y, _ce, LR, MOMENTUM, WD)[0] for c in clients
+        ]
         assert _gap(new[-1], plain[-1]) > 1e-3  # the proximal term acts
         w = sample_weighted(new, [data.clients[c].numel() for c in clients])
     _close(got, w, _tol(vectorize))
@@ -179,16 +199,22 @@ def test_fedprox_pulls_towards_the_rounds_global_model(data: FederatedData, vect
 
 # ---- FedAvgM --------------------------------------------------------------------------
 @pytest.mark.parametrize("vectorize", ["off", "on"])
-def test_fedavgm_applies_server_momentum_with_server_lr(data: FederatedData, vectorize: str) -> None:
+def test_fedavgm_applies_server_momentum_with_server_lr(
+    data: FederatedData, vectorize: str
+) -> None:
     beta, server_lr = 0.9, 0.7
     strategy, start, got, _ = _engine(
-        data, {"strategy": "fedavgm", "server_momentum": beta, "server_lr": server_lr}, vectorize=vectorize
+        data,
+        {"strategy": "fedavgm", "server_momentum": beta, "server_lr": server_lr},
+        vectorize=vectorize,
     )
     x, y = _xy(data)
     w, v = start, None
     for rnd in (1, 2):
         clients = sampled(SEED, rnd, NUM_CLIENTS, PER_ROUND)
-        new = [local_sgd(w, _batches(data, rnd, c), x, y, _ce, LR, MOMENTUM, WD)[0] for c in clients]
+        new = [
+            local_sgd(w, _batches(data, rnd, c), x, y, _ce, LR, MOMENTUM, WD)[0] for c in clients
+        ]
         avg = sample_weighted(new, [data.clients[c].numel() for c in clients])
         delta = {k: w[k] - avg[k] for k in w}
         v = delta if v is None else {k: beta * v[k] + delta[k] for k in w}
@@ -201,8 +227,12 @@ def test_fedavgm_applies_server_momentum_with_server_lr(data: FederatedData, vec
 # ---- FedNova --------------------------------------------------------------------------
 @pytest.mark.parametrize("gmf", [0.0, 0.5])
 @pytest.mark.parametrize("vectorize", ["off", "on"])
-def test_fednova_normalises_by_momentum_aware_step_counts(data: FederatedData, vectorize: str, gmf: float) -> None:
-    strategy, start, got, _ = _engine(data, {"strategy": "fednova", "gmf": gmf}, vectorize=vectorize)
+def test_fednova_normalises_by_momentum_aware_step_counts(
+    data: FederatedData, vectorize: str, gmf: float
+) -> None:
+    strategy, start, got, _ = _engine(
+        data, {"strategy": "fednova", "gmf": gmf}, vectorize=vectorize
+    )
     x, y = _xy(data)
     w, v = start, None
     for rnd in (1, 2):
@@ -213,7 +243,9 @@ def test_fednova_normalises_by_momentum_aware_step_counts(data: FederatedData, v
         a = [effective_steps(steps, MOMENTUM) for _, steps, _ in runs]
         assert len(set(a)) == len(a) and a[0] != runs[0][1]  # unequal, and not the raw step count
         tau_eff = sum(pi * ai for pi, ai in zip(p, a))
-        delta = {k: tau_eff * sum(pi * (w[k] - r[0][k]) / ai for pi, ai, r in zip(p, a, runs)) for k in w}
+        delta = {
+            k: tau_eff * sum(pi * (w[k] - r[0][k]) / ai for pi, ai, r in zip(p, a, runs)) for k in w
+        }
         v = delta if v is None or gmf == 0 else {k: gmf * v[k] + delta[k] for k in w}
         w = {k: w[k] - v[k] for k in w}
         fedavg = sample_weighted([r[0] for r in runs], n)
@@ -237,23 +269,35 @@ def test_scaffold_control_variates_option_ii_and_partial_participation(data: Fed
         for cl in clients:
             ci = c_i.get(cl, {k: torch.zeros_like(t) for k, t in w.items()})
             corr = {k: c[k] - ci[k] for k in w}
-            yi, steps, _ = local_sgd(w, _batches(data, rnd, cl), x, y, _ce, LR, MOMENTUM, WD, correction=corr)
+            yi, steps, _ = local_sgd(
+                w, _batches(data, rnd, cl), x, y, _ce, LR, MOMENTUM, WD, correction=corr
+            )
             # option II: c_i+ = c_i - c + (x - y_i) / (a(K, rho) lr)
-            ci_new = {k: ci[k] - c[k] + (w[k] - yi[k]) / (effective_steps(steps, MOMENTUM) * LR) for k in w}
+            ci_new = {
+                k: ci[k] - c[k] + (w[k] - yi[k]) / (effective_steps(steps, MOMENTUM) * LR)
+                for k in w
+            }
             deltas.append({k: ci_new[k] - ci[k] for k in w})
             c_i[cl] = ci_new
             ys.append(yi)
         mean_y = sample_weighted(ys, [1] * len(ys))  # the paper's plain mean
         w = {k: w[k] + eta_g * (mean_y[k] - w[k]) for k in w}
-        c = {k: c[k] + len(clients) / NUM_CLIENTS * sum(d[k] for d in deltas) / len(deltas) for k in c}
+        c = {
+            k: c[k] + len(clients) / NUM_CLIENTS * sum(d[k] for d in deltas) / len(deltas)
+            for k in c
+        }
         if rnd == 2:
-            assert _gap(sample_weighted(ys, [data.clients[i].numel() for i in clients]), mean_y) > 1e-3
+            assert (
+                _gap(sample_weighted(ys, [data.clients[i].numel() for i in clients]), mean_y) > 1e-3
+            )
     _close(got, w)
     _close(strategy.c, c)
     assert sorted(strategy.client_states) == sorted(c_i) == [0, 1, 2, 4]
     for cl, ci in c_i.items():
         _close(strategy.client_states[cl]["c"], ci)
-    assert max(float(t.abs().max()) for t in c.values()) > 1e-2  # the correction was live in round 2
+    assert (
+        max(float(t.abs().max()) for t in c.values()) > 1e-2
+    )  # the correction was live in round 2
 
 
 # ---- MOON -----------------------------------------------------------------------------
@@ -282,7 +326,9 @@ def test_moon_contrasts_with_the_clients_own_previous_model(data: FederatedData)
                         z_prev = z_glob if last is None else moon_forward(last, xb)[0]
                     pos = F.cosine_similarity(z, z_glob, dim=1)
                     neg = F.cosine_similarity(z, z_prev, dim=1)
-                    con = -torch.log(torch.exp(pos / tau) / (torch.exp(pos / tau) + torch.exp(neg / tau)))
+                    con = -torch.log(
+                        torch.exp(pos / tau) / (torch.exp(pos / tau) + torch.exp(neg / tau))
+                    )
                     return F.cross_entropy(logits, yb) + mu * con.mean()
 
                 new.append(local_sgd(w, _batches(data, rnd, cl), x, y, loss, LR, MOMENTUM, WD)[0])
@@ -303,10 +349,13 @@ def test_moon_contrasts_with_the_clients_own_previous_model(data: FederatedData)
 
 # ---- FedNH ----------------------------------------------------------------------------
 @pytest.mark.parametrize("rounds", [1, 2])
-def test_fednh_smooths_prototypes_towards_participants_class_means(data: FederatedData, rounds: int) -> None:
+def test_fednh_smooths_prototypes_towards_participants_class_means(
+    data: FederatedData, rounds: int
+) -> None:
     rho, scale = 0.9, 5.0
-    strategy, start, got, _ = _engine(data, {"strategy": "fednh", "smoothing": rho, "scale": scale},
-                                      rounds=rounds)
+    strategy, start, got, _ = _engine(
+        data, {"strategy": "fednh", "smoothing": rho, "scale": scale}, rounds=rounds
+    )
     x, y = _xy(data)
     proto_key = "classifier.weight"
 
@@ -327,8 +376,18 @@ def test_fednh_smooths_prototypes_towards_participants_class_means(data: Federat
                     sums.add_(onehot.T @ F.normalize(h, dim=1))
                     cnt.add_(onehot.sum(0))
 
-            wi, _, _ = local_sgd(w, _batches(data, rnd, cl), x, y, loss, LR, MOMENTUM, WD,
-                                 frozen=(proto_key,), on_batch=last_epoch)
+            wi, _, _ = local_sgd(
+                w,
+                _batches(data, rnd, cl),
+                x,
+                y,
+                loss,
+                LR,
+                MOMENTUM,
+                WD,
+                frozen=(proto_key,),
+                on_batch=last_epoch,
+            )
             assert torch.equal(wi[proto_key], w[proto_key])  # prototypes stay fixed locally
             bodies.append(wi)
             means.append(F.normalize(sums, dim=1))

@@ -102,11 +102,25 @@ def test_resume_after_interruption_equals_uninterrupted_run(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_method(toy_data, method, settings, seed=5, checkpoint_path=ckpt, fingerprint="f",
-             on_round_end=interrupt)
+        run_method(
+            toy_data,
+            method,
+            settings,
+            seed=5,
+            checkpoint_path=ckpt,
+            fingerprint="f",
+            on_round_end=interrupt,
+        )
     resumed: list[int] = []
-    model_r, rows_r = run_method(toy_data, method, settings, seed=5, checkpoint_path=ckpt, fingerprint="f",
-                           on_round_end=lambda r, _: resumed.append(r))
+    model_r, rows_r = run_method(
+        toy_data,
+        method,
+        settings,
+        seed=5,
+        checkpoint_path=ckpt,
+        fingerprint="f",
+        on_round_end=lambda r, _: resumed.append(r),
+    )
     assert resumed == [3, 4]  # it really resumed
     model_u, rows_u = run_method(toy_data, method, settings, seed=5)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731

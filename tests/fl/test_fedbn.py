@@ -49,14 +49,23 @@ def _bn_names(model: nn.Module) -> set[str]:
     return names
 
 
-def _replay(start: dict[str, torch.Tensor], data: FederatedData, client: int, rnd: int,
-            settings: TrainSettings) -> dict[str, torch.Tensor]:
+def _replay(
+    start: dict[str, torch.Tensor],
+    data: FederatedData,
+    client: int,
+    rnd: int,
+    settings: TrainSettings,
+) -> dict[str, torch.Tensor]:
     """One client's local training in plain torch from ``start``; returns its final state."""
     model = small_model()
     model.load_state_dict(start)
     model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
-                          weight_decay=settings.weight_decay)
+    opt = torch.optim.SGD(
+        model.parameters(),
+        lr=settings.lr,
+        momentum=settings.momentum,
+        weight_decay=settings.weight_decay,
+    )
     gen = client_generator(SEED, rnd, client, data.device)
     for _ in range(settings.local_epochs):
         for idx in epoch_batches(data.clients[client], settings.batch_size, gen):
@@ -88,12 +97,24 @@ def recorded(toy_data: FederatedData) -> dict:
     after: dict[int, dict] = {}
 
     def snapshot(rnd: int, row: dict) -> None:
-        after[rnd] = {"global": copy.deepcopy(model.state_dict()),
-                      "clients": copy.deepcopy(strategy.client_states)}
+        after[rnd] = {
+            "global": copy.deepcopy(model.state_dict()),
+            "clients": copy.deepcopy(strategy.client_states),
+        }
 
-    final, rows = run_federated(data, model, strategy, settings, seed=SEED, on_round_end=snapshot, progress=False)
-    return {"data": data, "settings": settings, "strategy": strategy, "initial": initial,
-            "uploads": uploads, "after": after, "final": final, "rows": rows}
+    final, rows = run_federated(
+        data, model, strategy, settings, seed=SEED, on_round_end=snapshot, progress=False
+    )
+    return {
+        "data": data,
+        "settings": settings,
+        "strategy": strategy,
+        "initial": initial,
+        "uploads": uploads,
+        "after": after,
+        "final": final,
+        "rows": rows,
+    }
 
 
 def test_bn_keys_are_every_batch_norm_entry() -> None:
@@ -102,7 +123,9 @@ def test_bn_keys_are_every_batch_norm_entry() -> None:
     model = small_model()
     expected = _bn_names(model)
     assert expected and bn_keys(model) == expected
-    assert any(k.endswith("running_var") for k in expected) and any(k.endswith(".weight") for k in expected)
+    assert any(k.endswith("running_var") for k in expected) and any(
+        k.endswith(".weight") for k in expected
+    )
 
 
 def test_client_bn_continues_from_its_own_previous_values(recorded: dict) -> None:
@@ -121,8 +144,11 @@ def test_client_bn_continues_from_its_own_previous_values(recorded: dict) -> Non
         assert torch.allclose(final_bn[k], expected[k], atol=1e-5), k
     # the test can fail: starting from the averaged (global) BN gives other statistics
     averaged = _replay(g1, data, 3, 2, settings)
-    assert any(not torch.allclose(averaged[k], expected[k], atol=1e-4)
-               for k in bn if k.endswith("running_mean"))
+    assert any(
+        not torch.allclose(averaged[k], expected[k], atol=1e-4)
+        for k in bn
+        if k.endswith("running_mean")
+    )
 
 
 def test_first_participation_starts_from_the_initial_bn(recorded: dict) -> None:
@@ -146,7 +172,9 @@ def test_absent_clients_keep_their_bn_and_unseen_clients_have_none(recorded: dic
         assert v.device.type == "cpu"
     # round 1: clients 0 and 3 trained on different data, so their BN statistics differ
     other = recorded["after"][1]["clients"][3]["bn"]
-    assert any(not torch.allclose(v, other[k]) for k, v in own1.items() if k.endswith("running_mean"))
+    assert any(
+        not torch.allclose(v, other[k]) for k, v in own1.items() if k.endswith("running_mean")
+    )
 
 
 def test_non_bn_weights_are_the_sample_weighted_average(recorded: dict) -> None:
@@ -167,7 +195,9 @@ def test_non_bn_weights_are_the_sample_weighted_average(recorded: dict) -> None:
     assert not torch.allclose(recorded["after"][2]["global"][k], plain, atol=1e-6)
 
 
-def test_saved_model_bn_is_the_mean_over_clients_seen_and_traffic_excludes_bn(recorded: dict) -> None:
+def test_saved_model_bn_is_the_mean_over_clients_seen_and_traffic_excludes_bn(
+    recorded: dict,
+) -> None:
     bn = _bn_names(small_model())
     states = recorded["strategy"].client_states
     glob = recorded["final"].state_dict()
@@ -178,12 +208,16 @@ def test_saved_model_bn_is_the_mean_over_clients_seen_and_traffic_excludes_bn(re
         mean = sum(states[c]["bn"][k] * n[c] for c in states) / sum(n.values())
         assert torch.allclose(glob[k], mean, atol=1e-6), k
     model = small_model()
-    shared = sum(v.numel() for k, v in model.state_dict().items() if k not in bn and v.is_floating_point())
+    shared = sum(
+        v.numel() for k, v in model.state_dict().items() if k not in bn and v.is_floating_point()
+    )
     for row in recorded["rows"]:
         assert row["params_up"] == 2 * shared and row["params_down"] == 2 * shared
 
 
-def test_resume_after_interruption_equals_uninterrupted(toy_data: FederatedData, tmp_path: Path) -> None:
+def test_resume_after_interruption_equals_uninterrupted(
+    toy_data: FederatedData, tmp_path: Path
+) -> None:
     data = _unequal(toy_data)
     settings = small_settings(rounds=4)
     ckpt = tmp_path / "checkpoint.pt"
@@ -193,11 +227,28 @@ def test_resume_after_interruption_equals_uninterrupted(toy_data: FederatedData,
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_federated(data, small_model(), _fedbn(), settings, seed=5, checkpoint_path=ckpt,
-                      fingerprint="f", on_round_end=interrupt, progress=False)
+        run_federated(
+            data,
+            small_model(),
+            _fedbn(),
+            settings,
+            seed=5,
+            checkpoint_path=ckpt,
+            fingerprint="f",
+            on_round_end=interrupt,
+            progress=False,
+        )
     resumed = _fedbn()
-    model_r, rows_r = run_federated(data, small_model(), resumed, settings, seed=5, checkpoint_path=ckpt,
-                                    fingerprint="f", progress=False)
+    model_r, rows_r = run_federated(
+        data,
+        small_model(),
+        resumed,
+        settings,
+        seed=5,
+        checkpoint_path=ckpt,
+        fingerprint="f",
+        progress=False,
+    )
     straight = _fedbn()
     model_u, rows_u = run_federated(data, small_model(), straight, settings, seed=5, progress=False)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
@@ -212,6 +263,7 @@ def test_resume_after_interruption_equals_uninterrupted(toy_data: FederatedData,
 
 # ---- evaluation: every client's own model (shared weights + its BN), as in the paper ----
 
+
 def _client_model(final: dict[str, torch.Tensor], bn_state: dict[str, torch.Tensor]) -> nn.Module:
     model = small_model()
     model.load_state_dict({k: (bn_state[k] if k in bn_state else v) for k, v in final.items()})
@@ -221,10 +273,14 @@ def _client_model(final: dict[str, torch.Tensor], bn_state: dict[str, torch.Tens
 @torch.no_grad()
 def _scores(model: nn.Module, data: FederatedData, rows: torch.Tensor) -> tuple[float, float]:
     """Accuracy and mean CE of ``model`` on test rows ``rows``, plain torch."""
-    x = (data.x_test[rows].float() / 255.0 - data.mean.view(1, -1, 1, 1)) / data.std.view(1, -1, 1, 1)
+    x = (data.x_test[rows].float() / 255.0 - data.mean.view(1, -1, 1, 1)) / data.std.view(
+        1, -1, 1, 1
+    )
     _, logits = model(x)
     y = data.y_test[rows]
-    return float((logits.argmax(1) == y).double().mean()), float(F.cross_entropy(logits.double(), y))
+    return float((logits.argmax(1) == y).double().mean()), float(
+        F.cross_entropy(logits.double(), y)
+    )
 
 
 def test_test_acc_is_the_sample_weighted_mean_of_every_clients_own_model(recorded: dict) -> None:
@@ -233,8 +289,11 @@ def test_test_acc_is_the_sample_weighted_mean_of_every_clients_own_model(recorde
     everyone = torch.arange(data.y_test.numel())
     acc = loss = 0.0
     for c, n in enumerate(SIZES):  # client 2 never took part: the initial BN
-        bn = strategy.client_states[c]["bn"] if c in strategy.client_states else \
-            {k: recorded["initial"][k] for k in _bn_names(small_model())}
+        bn = (
+            strategy.client_states[c]["bn"]
+            if c in strategy.client_states
+            else {k: recorded["initial"][k] for k in _bn_names(small_model())}
+        )
         a, l_ = _scores(_client_model(final, bn), data, everyone)
         acc, loss = acc + n * a, loss + n * l_
     row = recorded["rows"][-1]
@@ -242,7 +301,9 @@ def test_test_acc_is_the_sample_weighted_mean_of_every_clients_own_model(recorde
     assert row["test_loss"] == pytest.approx(loss / sum(SIZES), rel=1e-5)
     assert not any(k.startswith("test_acc_") for k in row)  # single-domain data: no domain columns
     # the global model (mean BN) scores differently, so the test can tell the two apart
-    assert _scores(recorded["final"].eval(), data, everyone)[1] != pytest.approx(row["test_loss"], rel=1e-4)
+    assert _scores(recorded["final"].eval(), data, everyone)[1] != pytest.approx(
+        row["test_loss"], rel=1e-4
+    )
 
 
 def test_per_domain_accuracy_uses_each_domains_clients(toy_data: FederatedData) -> None:
@@ -257,14 +318,30 @@ def test_per_domain_accuracy_uses_each_domains_clients(toy_data: FederatedData) 
     x_test = toy_data.x_test.permute(0, 2, 3, 1).numpy().copy()
     x_train[d_train == 1] = 255 - x_train[d_train == 1]  # domain b: inverted images
     x_test[d_test == 1] = 255 - x_test[d_test == 1]
-    data = _unequal(FederatedData.from_arrays(x_train, toy_data.y_train.numpy(), x_test,
-                                              toy_data.y_test.numpy(), toy_data.clients, 4,
-                                              toy_data.device))
-    domains = EvalDomains.from_arrays(["a", "b"], d_train, d_test,
-                                      [c.numpy() for c in data.clients], data.device)
+    data = _unequal(
+        FederatedData.from_arrays(
+            x_train,
+            toy_data.y_train.numpy(),
+            x_test,
+            toy_data.y_test.numpy(),
+            toy_data.clients,
+            4,
+            toy_data.device,
+        )
+    )
+    domains = EvalDomains.from_arrays(
+        ["a", "b"], d_train, d_test, [c.numpy() for c in data.clients], data.device
+    )
     strategy = _fedbn()
-    final, rows = run_federated(data, small_model(), strategy, small_settings(rounds=1, lr=0.01),
-                                seed=SEED, progress=False, domains=domains)
+    final, rows = run_federated(
+        data,
+        small_model(),
+        strategy,
+        small_settings(rounds=1, lr=0.01),
+        seed=SEED,
+        progress=False,
+        domains=domains,
+    )
     state = final.state_dict()
     weights = {0: {0: 10}, 1: {0: 25}, 2: {1: 40}, 3: {0: 20, 1: 25}}
     per = {0: torch.arange(22), 1: torch.arange(22, 60)}
@@ -277,7 +354,12 @@ def test_per_domain_accuracy_uses_each_domains_clients(toy_data: FederatedData) 
                 num += w[d] * _scores(_client_model(state, bn), data, per[d])[0]
                 den += w[d]
         expected[d] = num / den
-    plain_a = sum(_scores(_client_model(state, strategy.client_bn(c)), data, per[0])[0] for c in (0, 1, 3)) / 3
+    plain_a = (
+        sum(
+            _scores(_client_model(state, strategy.client_bn(c)), data, per[0])[0] for c in (0, 1, 3)
+        )
+        / 3
+    )
     assert plain_a != pytest.approx(expected[0], abs=1e-3)  # the weighting matters here
     row = rows[-1]
     assert row["test_acc_a"] == pytest.approx(expected[0], abs=1e-9)

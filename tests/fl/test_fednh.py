@@ -36,8 +36,16 @@ def test_classifier_is_frozen_during_local_training(toy_data: FederatedData) -> 
     strategy.setup(global_model)
     before = copy.deepcopy(global_model.state_dict())
     local = copy.deepcopy(global_model)
-    update, _, steps = train_client(strategy, local, global_model, toy_data, client=1, round=1, seed=0,
-                                    settings=small_settings(local_epochs=2))
+    update, _, steps = train_client(
+        strategy,
+        local,
+        global_model,
+        toy_data,
+        client=1,
+        round=1,
+        seed=0,
+        settings=small_settings(local_epochs=2),
+    )
     assert steps == 4
     assert torch.equal(local.classifier.weight, before["classifier.weight"])
     assert not torch.equal(local.encoder.fc.weight, before["encoder.fc.weight"])  # the body trained
@@ -45,13 +53,20 @@ def test_classifier_is_frozen_during_local_training(toy_data: FederatedData) -> 
     counts, means = update.extras["class_counts"], update.extras["class_means"]
     labels = toy_data.y_train[toy_data.clients[1]]
     assert torch.equal(counts, torch.bincount(labels, minlength=4).float())
-    assert torch.allclose(means[counts > 0].norm(dim=1), torch.ones(int((counts > 0).sum())), atol=1e-6)
+    assert torch.allclose(
+        means[counts > 0].norm(dim=1), torch.ones(int((counts > 0).sum())), atol=1e-6
+    )
 
 
 def _update(client: int, state: dict, means: torch.Tensor, counts: list[float]) -> ClientUpdate:
-    return ClientUpdate(client_id=client, num_samples=int(sum(counts)), num_steps=1, weights=state,
-                        params_up=0,
-                        extras={"class_means": means, "class_counts": torch.tensor(counts)})
+    return ClientUpdate(
+        client_id=client,
+        num_samples=int(sum(counts)),
+        num_steps=1,
+        weights=state,
+        params_up=0,
+        extras={"class_means": means, "class_counts": torch.tensor(counts)},
+    )
 
 
 def test_prototype_update_is_the_smoothed_formula_on_a_hand_made_case() -> None:
@@ -83,8 +98,14 @@ def test_prototype_update_is_the_smoothed_formula_on_a_hand_made_case() -> None:
 def test_fednh_learns_with_unit_prototypes_and_cosine_logits(toy_data: FederatedData) -> None:
     strategy = _fednh()
     init = strategy.wrap_model(small_model())
-    model, rows = run_federated(toy_data, copy.deepcopy(init), strategy, small_settings(rounds=6, lr=0.01),
-                                seed=3, progress=False)
+    model, rows = run_federated(
+        toy_data,
+        copy.deepcopy(init),
+        strategy,
+        small_settings(rounds=6, lr=0.01),
+        seed=3,
+        progress=False,
+    )
     assert all(math.isfinite(r["train_loss"]) and math.isfinite(r["test_loss"]) for r in rows)
     assert rows[-1]["test_acc"] > 0.5  # 4 classes: chance is 0.25
     w = model.classifier.weight

@@ -47,7 +47,9 @@ def test_equal_step_counts_give_fedavg_weights(toy_data: FederatedData) -> None:
     nova, _ = run_method(toy_data, {"strategy": "fednova"}, settings, seed=1)
     avg, _ = run_method(toy_data, {"strategy": "fedavg"}, settings, seed=1)
     for key, value in avg.state_dict().items():
-        assert torch.allclose(nova.state_dict()[key].double(), value.double(), rtol=0, atol=1e-6), key
+        assert torch.allclose(nova.state_dict()[key].double(), value.double(), rtol=0, atol=1e-6), (
+            key
+        )
 
 
 def test_unequal_steps_give_the_normalised_average_by_hand() -> None:
@@ -64,8 +66,15 @@ def test_unequal_steps_give_the_normalised_average_by_hand() -> None:
         with torch.no_grad():
             local.weight.copy_(torch.tensor([weight]))
             local.bias.fill_(bias)
-        ctx = LocalContext(client_id=cid, round=1, model=local, global_model=model, num_samples=n,
-                           settings=settings, num_steps=steps)
+        ctx = LocalContext(
+            client_id=cid,
+            round=1,
+            model=local,
+            global_model=model,
+            num_samples=n,
+            settings=settings,
+            num_steps=steps,
+        )
         updates.append(strategy.finish_client(ctx))
     strategy.aggregate(model, updates, round=1)
     # p = (0.75, 0.25), a = (1, 4), tau_eff = 0.75 + 1 = 1.75
@@ -82,8 +91,11 @@ def test_unequal_steps_differ_from_fedavg_and_learn(unequal_data: FederatedData)
     settings = small_settings(rounds=4, clients_per_round=4)
     nova, rows = run_method(unequal_data, {"strategy": "fednova"}, settings, seed=3)
     avg, _ = run_method(unequal_data, {"strategy": "fedavg"}, settings, seed=3)
-    gap = max(float((nova.state_dict()[k] - v).abs().max()) for k, v in avg.state_dict().items()
-              if v.is_floating_point())
+    gap = max(
+        float((nova.state_dict()[k] - v).abs().max())
+        for k, v in avg.state_dict().items()
+        if v.is_floating_point()
+    )
     assert gap > 1e-3
     assert all(math.isfinite(r["train_loss"]) and math.isfinite(r["test_loss"]) for r in rows)
     assert rows[-1]["test_acc"] > 0.5  # chance is 0.25
@@ -98,12 +110,26 @@ def test_global_momentum_resumes_exactly(unequal_data: FederatedData, tmp_path: 
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_method(unequal_data, method, settings, seed=5, checkpoint_path=ckpt, fingerprint="f",
-             on_round_end=interrupt)
+        run_method(
+            unequal_data,
+            method,
+            settings,
+            seed=5,
+            checkpoint_path=ckpt,
+            fingerprint="f",
+            on_round_end=interrupt,
+        )
     assert torch.load(ckpt, weights_only=False)["strategy"]["server_momentum"]  # gmf keeps a buffer
     resumed: list[int] = []
-    model_r, _ = run_method(unequal_data, method, settings, seed=5, checkpoint_path=ckpt, fingerprint="f",
-                      on_round_end=lambda r, _: resumed.append(r))
+    model_r, _ = run_method(
+        unequal_data,
+        method,
+        settings,
+        seed=5,
+        checkpoint_path=ckpt,
+        fingerprint="f",
+        on_round_end=lambda r, _: resumed.append(r),
+    )
     assert resumed == [3, 4]
     model_u, _ = run_method(unequal_data, method, settings, seed=5)
     for key, value in model_u.state_dict().items():

@@ -19,7 +19,9 @@ def test_mu_zero_gives_fedavg_weights(toy_data: FederatedData) -> None:
     prox, _ = run_method(toy_data, {"strategy": "fedprox", "mu": 0.0}, settings, seed=1)
     avg, _ = run_method(toy_data, {"strategy": "fedavg"}, settings, seed=1)
     for key, value in avg.state_dict().items():
-        assert torch.allclose(prox.state_dict()[key].double(), value.double(), rtol=0, atol=1e-7), key
+        assert torch.allclose(prox.state_dict()[key].double(), value.double(), rtol=0, atol=1e-7), (
+            key
+        )
 
 
 def test_proximal_gradient_is_mu_times_distance_to_global() -> None:
@@ -32,8 +34,14 @@ def test_proximal_gradient_is_mu_times_distance_to_global() -> None:
         local.bias.fill_(0.5)
     mu = 0.3
     strategy = make_strategy(strategy="fedprox", mu=mu)
-    ctx = LocalContext(client_id=0, round=1, model=local, global_model=global_model,
-                       num_samples=1, settings=small_settings())
+    ctx = LocalContext(
+        client_id=0,
+        round=1,
+        model=local,
+        global_model=global_model,
+        num_samples=1,
+        settings=small_settings(),
+    )
     strategy.configure_client(ctx)
     # Logits that do not depend on the weights: the whole gradient is the proximal term's.
     logits, y = torch.tensor([[0.2, -0.1]]), torch.tensor([1])
@@ -54,8 +62,16 @@ def test_proximal_term_keeps_local_model_nearer_the_global(toy_data: FederatedDa
 
     def drift(mu: float) -> float:
         local = copy.deepcopy(global_model)
-        update, _, _ = train_client(make_strategy(strategy="fedprox", mu=mu), local, global_model,
-                                    toy_data, client=0, round=1, seed=3, settings=settings)
+        update, _, _ = train_client(
+            make_strategy(strategy="fedprox", mu=mu),
+            local,
+            global_model,
+            toy_data,
+            client=0,
+            round=1,
+            seed=3,
+            settings=settings,
+        )
         params = global_model.named_parameters()
         return float(sum(((update.weights[n] - p.detach()) ** 2).sum() for n, p in params)) ** 0.5
 

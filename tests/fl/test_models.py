@@ -10,7 +10,9 @@ from feddiff.models import build_model
     ("name", "channels", "size", "feature_dim"),
     [("cnn", 1, 8, 128), ("cnn", 1, 28, 128), ("cnn", 3, 32, 128), ("resnet10", 3, 32, 512)],
 )
-def test_models_return_features_and_logits(name: str, channels: int, size: int, feature_dim: int) -> None:
+def test_models_return_features_and_logits(
+    name: str, channels: int, size: int, feature_dim: int
+) -> None:
     model = build_model(name, num_classes=7, in_channels=channels, image_size=size)
     feats, logits = model(torch.randn(2, channels, size, size))
     assert feats.shape == (2, feature_dim) == (2, model.feature_dim)

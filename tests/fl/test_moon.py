@@ -16,7 +16,9 @@ from tests.fl.helpers import small_model, small_settings
 
 
 def _moon(**params: object) -> Moon:
-    return build_strategy({"strategy": "moon", "projection_dim": 16, **params}, num_clients=4, num_classes=4)
+    return build_strategy(
+        {"strategy": "moon", "projection_dim": 16, **params}, num_clients=4, num_classes=4
+    )
 
 
 def test_contrastive_loss_matches_eq3_on_hand_computed_vectors() -> None:
@@ -25,7 +27,9 @@ def test_contrastive_loss_matches_eq3_on_hand_computed_vectors() -> None:
     z_prev = torch.tensor([[0.0, 1.0], [0.0, -3.0]])
     tau = 0.5
     # row 1: sim_glob = 1/sqrt(2), sim_prev = 0; row 2: sim_glob = 0, sim_prev = -1
-    l1 = -math.log(math.exp(1 / math.sqrt(2) / tau) / (math.exp(1 / math.sqrt(2) / tau) + math.exp(0.0)))
+    l1 = -math.log(
+        math.exp(1 / math.sqrt(2) / tau) / (math.exp(1 / math.sqrt(2) / tau) + math.exp(0.0))
+    )
     l2 = -math.log(1.0 / (1.0 + math.exp(-1.0 / tau)))
     got = model_contrastive_loss(z, z_glob, z_prev, tau)
     assert got.item() == pytest.approx((l1 + l2) / 2, rel=1e-6)
@@ -46,10 +50,16 @@ def test_mu_zero_equals_fedavg_on_the_same_projected_model(toy_data: FederatedDa
     wrapped = moon0.wrap_model(small_model())
     assert isinstance(wrapped, ProjectedModel) and moon0.wrap_model(wrapped) is wrapped
     fedavg = build_strategy({"strategy": "fedavg"}, num_clients=4, num_classes=4)
-    avg_model, _ = run_federated(toy_data, copy.deepcopy(wrapped), fedavg, settings, seed=2, progress=False)
-    moon_model, _ = run_federated(toy_data, copy.deepcopy(wrapped), moon0, settings, seed=2, progress=False)
+    avg_model, _ = run_federated(
+        toy_data, copy.deepcopy(wrapped), fedavg, settings, seed=2, progress=False
+    )
+    moon_model, _ = run_federated(
+        toy_data, copy.deepcopy(wrapped), moon0, settings, seed=2, progress=False
+    )
     # 6 participations of 4 clients: some client trained against its previous model
-    assert sorted(moon0.client_states) == sorted({c for r in (1, 2, 3) for c in sample_clients(2, r, 4, 2)})
+    assert sorted(moon0.client_states) == sorted(
+        {c for r in (1, 2, 3) for c in sample_clients(2, r, 4, 2)}
+    )
     for state in moon0.client_states.values():
         assert all(t.device.type == "cpu" for t in state["model"].values())
     for key, value in avg_model.state_dict().items():
@@ -57,7 +67,9 @@ def test_mu_zero_equals_fedavg_on_the_same_projected_model(toy_data: FederatedDa
 
     # ...and the comparison has teeth: with mu = 1 the weights differ
     moon1 = _moon(mu=1.0)
-    moon1_model, _ = run_federated(toy_data, copy.deepcopy(wrapped), moon1, settings, seed=2, progress=False)
+    moon1_model, _ = run_federated(
+        toy_data, copy.deepcopy(wrapped), moon1, settings, seed=2, progress=False
+    )
     w1, w0 = moon1_model.state_dict(), avg_model.state_dict()
     assert any(not torch.allclose(w1[k].float(), w0[k].float(), atol=1e-4) for k in w0)
 
@@ -89,11 +101,30 @@ def test_resume_restores_the_previous_local_models(toy_data: FederatedData, tmp_
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_federated(toy_data, small_model(), _moon(), settings, seed=5, checkpoint_path=ckpt,
-                      fingerprint="f", on_round_end=interrupt, progress=False)
-    model_r, rows_r = run_federated(toy_data, small_model(), _moon(), settings, seed=5, checkpoint_path=ckpt,
-                                    fingerprint="f", progress=False)
-    model_u, rows_u = run_federated(toy_data, small_model(), _moon(), settings, seed=5, progress=False)
+        run_federated(
+            toy_data,
+            small_model(),
+            _moon(),
+            settings,
+            seed=5,
+            checkpoint_path=ckpt,
+            fingerprint="f",
+            on_round_end=interrupt,
+            progress=False,
+        )
+    model_r, rows_r = run_federated(
+        toy_data,
+        small_model(),
+        _moon(),
+        settings,
+        seed=5,
+        checkpoint_path=ckpt,
+        fingerprint="f",
+        progress=False,
+    )
+    model_u, rows_u = run_federated(
+        toy_data, small_model(), _moon(), settings, seed=5, progress=False
+    )
     strip = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
     assert strip(rows_r) == strip(rows_u)
     for key, value in model_u.state_dict().items():

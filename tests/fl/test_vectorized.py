@@ -59,8 +59,14 @@ def uneven_data() -> FederatedData:
 
 def _settings(**kw: Any) -> TrainSettings:
     base: dict[str, Any] = dict(
-        rounds=2, clients_per_round=4, local_epochs=1, batch_size=16, lr=0.05, momentum=0.9,
-        weight_decay=1e-3, augment={"crop_padding": 1, "hflip": True},
+        rounds=2,
+        clients_per_round=4,
+        local_epochs=1,
+        batch_size=16,
+        lr=0.05,
+        momentum=0.9,
+        weight_decay=1e-3,
+        augment={"crop_padding": 1, "hflip": True},
     )
     base.update(kw)
     return TrainSettings.from_dict(base)
@@ -80,7 +86,9 @@ def _strip(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
-def _assert_states_close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], atol: float = ATOL) -> None:
+def _assert_states_close(
+    a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], atol: float = ATOL
+) -> None:
     assert a.keys() == b.keys()
     for key in a:
         if a[key].is_floating_point():
@@ -92,7 +100,9 @@ def _assert_states_close(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor],
 # ---- per client: every client's upload, BN buffers included ----------------------------
 @pytest.mark.parametrize("compact", [True, False], ids=["compact", "padded"])
 @pytest.mark.parametrize(
-    "method", [{"strategy": "fedavg"}, {"strategy": "fedprox", "mu": 0.1}], ids=["fedavg", "fedprox"]
+    "method",
+    [{"strategy": "fedavg"}, {"strategy": "fedprox", "mu": 0.1}],
+    ids=["fedavg", "fedprox"],
 )
 def test_each_client_matches_its_sequential_training(
     uneven_data: FederatedData, method: dict[str, Any], compact: bool
@@ -101,8 +111,12 @@ def test_each_client_matches_its_sequential_training(
     global_model = _model()
     clients = list(range(len(SIZES)))
     strategy = _strategy(method)
-    trainer = VectorizedTrainer(global_model, strategy, settings, uneven_data.device, compact=compact)
-    updates, losses, steps = trainer.train_round(global_model, uneven_data, clients, round=3, seed=11)
+    trainer = VectorizedTrainer(
+        global_model, strategy, settings, uneven_data.device, compact=compact
+    )
+    updates, losses, steps = trainer.train_round(
+        global_model, uneven_data, clients, round=3, seed=11
+    )
     local = copy.deepcopy(global_model)
     for k, client in enumerate(clients):
         ref, ref_loss, ref_steps = train_client(
@@ -142,16 +156,30 @@ def test_padded_steps_leave_a_finished_clients_state_unchanged() -> None:
     params = [torch.randn(3, 4, 2), torch.randn(3, 5)]
     grads = [torch.randn_like(p) for p in params]
     momenta = [torch.randn_like(p) for p in params]
-    buffers = {"bn.running_mean": torch.randn(3, 4), "bn.num_batches_tracked": torch.tensor([2, 2, 1])}
-    new_buffers = {"bn.running_mean": torch.randn(3, 4), "bn.num_batches_tracked": torch.tensor([3, 3, 2])}
-    before = ([p.clone() for p in params], [m.clone() for m in momenta], {k: v.clone() for k, v in buffers.items()})
+    buffers = {
+        "bn.running_mean": torch.randn(3, 4),
+        "bn.num_batches_tracked": torch.tensor([2, 2, 1]),
+    }
+    new_buffers = {
+        "bn.running_mean": torch.randn(3, 4),
+        "bn.num_batches_tracked": torch.tensor([3, 3, 2]),
+    }
+    before = (
+        [p.clone() for p in params],
+        [m.clone() for m in momenta],
+        {k: v.clone() for k, v in buffers.items()},
+    )
     active = torch.tensor([True, False, True]).reshape(3, 1, 1, 1, 1)
     hyper = dict(lr=0.1, momentum=0.9, weight_decay=1e-2)
-    VectorizedTrainer._masked_update(params, grads, momenta, buffers, new_buffers, active, first=False, hyper=hyper)
+    VectorizedTrainer._masked_update(
+        params, grads, momenta, buffers, new_buffers, active, first=False, hyper=hyper
+    )
     for i, p in enumerate(params):
         assert torch.equal(p[1], before[0][i][1])  # the padded client: bitwise unchanged
         assert torch.equal(momenta[i][1], before[1][i][1])
-        expect_p, expect_m = sgd_update(before[0][i][0], grads[i][0], before[1][i][0], first=False, **hyper)
+        expect_p, expect_m = sgd_update(
+            before[0][i][0], grads[i][0], before[1][i][0], first=False, **hyper
+        )
         assert torch.equal(p[0], expect_p) and torch.equal(momenta[i][0], expect_m)
     for key in buffers:
         assert torch.equal(buffers[key][1], before[2][key][1])
@@ -171,8 +199,15 @@ def test_functional_sgd_is_torch_optim_sgd() -> None:
             for p, g in zip(ref, grads):
                 p.grad = g.clone()
             opt.step()
-            sgd_step_(ours, [g.clone()[None] for g in grads], bufs, lr=0.05, momentum=momentum,
-                      weight_decay=wd, first=step == 0)
+            sgd_step_(
+                ours,
+                [g.clone()[None] for g in grads],
+                bufs,
+                lr=0.05,
+                momentum=momentum,
+                weight_decay=wd,
+                first=step == 0,
+            )
             for p, q in zip(ref, ours):
                 assert torch.equal(p.detach(), q[0]), (momentum, wd, step)
 
@@ -187,17 +222,34 @@ def test_batch_sizes_follow_epoch_batches() -> None:
 # ---- whole runs ------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "method",
-    [{"strategy": "fedavg"}, {"strategy": "fedprox", "mu": 0.1}, {"strategy": "fednova"},
-     {"strategy": "fedavgm"}],
+    [
+        {"strategy": "fedavg"},
+        {"strategy": "fedprox", "mu": 0.1},
+        {"strategy": "fednova"},
+        {"strategy": "fedavgm"},
+    ],
     ids=["fedavg", "fedprox", "fednova", "fedavgm"],
 )
-def test_vectorised_run_matches_sequential_run(uneven_data: FederatedData, method: dict[str, Any]) -> None:
+def test_vectorised_run_matches_sequential_run(
+    uneven_data: FederatedData, method: dict[str, Any]
+) -> None:
     settings = _settings(clients_per_round=3)  # sampled clients change from round to round
-    seq_model, seq_rows = run_federated(uneven_data, _model(), _strategy(method),
-                                        _settings(clients_per_round=3, vectorize="off"), seed=2, progress=False)
-    vec_model, vec_rows = run_federated(uneven_data, _model(), _strategy(method),
-                                        TrainSettings.from_dict({**settings.to_dict(), "vectorize": "on"}),
-                                        seed=2, progress=False)
+    seq_model, seq_rows = run_federated(
+        uneven_data,
+        _model(),
+        _strategy(method),
+        _settings(clients_per_round=3, vectorize="off"),
+        seed=2,
+        progress=False,
+    )
+    vec_model, vec_rows = run_federated(
+        uneven_data,
+        _model(),
+        _strategy(method),
+        TrainSettings.from_dict({**settings.to_dict(), "vectorize": "on"}),
+        seed=2,
+        progress=False,
+    )
     _assert_states_close(vec_model.state_dict(), seq_model.state_dict())
     for a, b in zip(_strip(vec_rows), _strip(seq_rows), strict=True):
         assert a.keys() == b.keys()
@@ -207,12 +259,22 @@ def test_vectorised_run_matches_sequential_run(uneven_data: FederatedData, metho
 
 def test_resnet_with_shortcut_batch_norm(uneven_data: FederatedData) -> None:
     settings = _settings(rounds=1, local_epochs=1, augment={})
-    seq_model, _ = run_federated(uneven_data, _model("resnet10"), _strategy({"strategy": "fedavg"}),
-                                 TrainSettings.from_dict({**settings.to_dict(), "vectorize": "off"}),
-                                 seed=0, progress=False)
-    vec_model, _ = run_federated(uneven_data, _model("resnet10"), _strategy({"strategy": "fedavg"}),
-                                 TrainSettings.from_dict({**settings.to_dict(), "vectorize": "on"}),
-                                 seed=0, progress=False)
+    seq_model, _ = run_federated(
+        uneven_data,
+        _model("resnet10"),
+        _strategy({"strategy": "fedavg"}),
+        TrainSettings.from_dict({**settings.to_dict(), "vectorize": "off"}),
+        seed=0,
+        progress=False,
+    )
+    vec_model, _ = run_federated(
+        uneven_data,
+        _model("resnet10"),
+        _strategy({"strategy": "fedavg"}),
+        TrainSettings.from_dict({**settings.to_dict(), "vectorize": "on"}),
+        seed=0,
+        progress=False,
+    )
     _assert_states_close(vec_model.state_dict(), seq_model.state_dict(), atol=1e-4)
 
 
@@ -220,8 +282,14 @@ def test_chunking_gives_the_same_result(uneven_data: FederatedData) -> None:
     results = []
     for chunk in (0, 1, 3):
         settings = _settings(rounds=1, vectorize="on", vectorize_chunk=chunk)
-        model, rows = run_federated(uneven_data, _model(), _strategy({"strategy": "fedavg"}), settings,
-                                    seed=4, progress=False)
+        model, rows = run_federated(
+            uneven_data,
+            _model(),
+            _strategy({"strategy": "fedavg"}),
+            settings,
+            seed=4,
+            progress=False,
+        )
         results.append((model.state_dict(), _strip(rows)))
     for state, rows in results[1:]:
         _assert_states_close(state, results[0][0], atol=1e-6)
@@ -232,8 +300,17 @@ def test_chunking_gives_the_same_result(uneven_data: FederatedData) -> None:
 
 def test_vectorised_run_is_deterministic(uneven_data: FederatedData) -> None:
     settings = _settings(vectorize="on")
-    runs = [run_federated(uneven_data, _model(), _strategy({"strategy": "fedavg"}), settings, seed=5,
-                          progress=False) for _ in range(2)]
+    runs = [
+        run_federated(
+            uneven_data,
+            _model(),
+            _strategy({"strategy": "fedavg"}),
+            settings,
+            seed=5,
+            progress=False,
+        )
+        for _ in range(2)
+    ]
     assert _strip(runs[0][1]) == _strip(runs[1][1])
     for key, value in runs[0][0].state_dict().items():
         assert torch.equal(value, runs[1][0].state_dict()[key]), key
@@ -254,8 +331,12 @@ def _engine_before_vectorisation(
             loss_sum = torch.zeros(())
             local.load_state_dict(model.state_dict())
             local.train()
-            opt = torch.optim.SGD(local.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                  weight_decay=settings.weight_decay)
+            opt = torch.optim.SGD(
+                local.parameters(),
+                lr=settings.lr,
+                momentum=settings.momentum,
+                weight_decay=settings.weight_decay,
+            )
             gen = client_generator(seed, rnd, client, data.device)
             for _ in range(settings.local_epochs):
                 for idx in epoch_batches(data.clients[client], settings.batch_size, gen):
@@ -279,23 +360,36 @@ def _engine_before_vectorisation(
                 loss_sum += F.cross_entropy(logits, y, reduction="sum")
                 correct += (logits.argmax(1) == y).sum()
         n = data.y_test.numel()
-        rows.append({"round": rnd, "test_acc": float(correct) / n, "test_loss": float(loss_sum) / n,
-                     "train_loss": float(loss_total) / max(steps_total, 1)})
+        rows.append(
+            {
+                "round": rnd,
+                "test_acc": float(correct) / n,
+                "test_loss": float(loss_sum) / n,
+                "train_loss": float(loss_total) / max(steps_total, 1),
+            }
+        )
     return model, rows
 
 
 def test_vectorize_off_reproduces_the_previous_engine_exactly(uneven_data: FederatedData) -> None:
     settings = _settings(clients_per_round=3, vectorize="off")
-    model, rows = run_federated(uneven_data, _model(), _strategy({"strategy": "fedavg"}), settings,
-                                seed=6, progress=False)
+    model, rows = run_federated(
+        uneven_data, _model(), _strategy({"strategy": "fedavg"}), settings, seed=6, progress=False
+    )
     ref_model, ref_rows = _engine_before_vectorisation(uneven_data, _model(), settings, seed=6)
     keys = ("round", "test_acc", "test_loss", "train_loss")
     assert [{k: r[k] for k in keys} for r in rows] == ref_rows
     for key, value in ref_model.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
     # the default (auto) on a CPU is this path too
-    auto_model, auto_rows = run_federated(uneven_data, _model(), _strategy({"strategy": "fedavg"}),
-                                          _settings(clients_per_round=3), seed=6, progress=False)
+    auto_model, auto_rows = run_federated(
+        uneven_data,
+        _model(),
+        _strategy({"strategy": "fedavg"}),
+        _settings(clients_per_round=3),
+        seed=6,
+        progress=False,
+    )
     assert _strip(auto_rows) == _strip(rows)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in auto_model.state_dict().items())
 
@@ -331,7 +425,9 @@ def test_which_strategies_are_vectorised() -> None:
     assert use_vectorized(_settings(vectorize="on"), fedavg, _model(), cpu)
     assert not use_vectorized(_settings(vectorize="off"), fedavg, _model(), cuda)
     with pytest.raises(ValueError, match="vectorize is 'on'"):
-        use_vectorized(_settings(vectorize="on"), _strategy({"strategy": "scaffold"}), _model(), cpu)
+        use_vectorized(
+            _settings(vectorize="on"), _strategy({"strategy": "scaffold"}), _model(), cpu
+        )
     dropout = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5))
     assert not use_vectorized(_settings(), fedavg, dropout, cuda)
 
@@ -349,12 +445,22 @@ def test_vectorize_setting_is_validated() -> None:
 def test_nan_in_vectorised_round_names_round_and_client(uneven_data: FederatedData) -> None:
     strategy = _NaNVectorised(NoParams(), num_clients=4, num_classes=4)
     with pytest.raises(NonFiniteLossError, match=r"round 1, client \d"):
-        run_federated(uneven_data, _model(), strategy, _settings(rounds=1, vectorize="on"), seed=0,
-                      progress=False)
+        run_federated(
+            uneven_data,
+            _model(),
+            strategy,
+            _settings(rounds=1, vectorize="on"),
+            seed=0,
+            progress=False,
+        )
 
 
 def test_tiny_clients_fall_back_to_sequential_for_the_round(uneven_data: FederatedData) -> None:
-    one = FederatedData(**{**uneven_data.__dict__, "clients": [torch.arange(1), torch.arange(1, 40)]})
-    trainer = VectorizedTrainer(_model(), _strategy({"strategy": "fedavg"}), _settings(), one.device)
+    one = FederatedData(
+        **{**uneven_data.__dict__, "clients": [torch.arange(1), torch.arange(1, 40)]}
+    )
+    trainer = VectorizedTrainer(
+        _model(), _strategy({"strategy": "fedavg"}), _settings(), one.device
+    )
     assert not trainer.supports_round(one, [0, 1])
     assert trainer.supports_round(one, [1])

@@ -93,7 +93,7 @@ def _from_words(labels: np.ndarray, k: int, alpha: float, seed: int, n_cls: int)
     g = math.ceil(k / 5)
     members = [5] * (g - 1) + [k - 5 * (g - 1)]
     step = int(5 / k * n)
-    chunks = [pairs[i * step:(i + 1) * step] for i in range(g - 1)] + [pairs[(g - 1) * step:]]
+    chunks = [pairs[i * step : (i + 1) * step] for i in range(g - 1)] + [pairs[(g - 1) * step :]]
     out: list[list[int]] = []
     for chunk, m in zip(chunks, members):
         s = len(chunk)
@@ -106,7 +106,7 @@ def _from_words(labels: np.ndarray, k: int, alpha: float, seed: int, n_cls: int)
                 p = p / p.sum()
                 cuts = [0, *(np.cumsum(p) * len(idx)).astype(int)[:-1].tolist(), len(idx)]
                 for j in range(m):
-                    lists[j] += idx[cuts[j]:cuts[j + 1]]
+                    lists[j] += idx[cuts[j] : cuts[j + 1]]
             if min(len(lst) for lst in lists) >= int(0.5 * s / m):
                 break
         out += lists

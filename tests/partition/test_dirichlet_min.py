@@ -12,7 +12,9 @@ from .conftest import assert_exact_cover, same_partition
 
 
 @pytest.mark.parametrize(("alpha", "min_size"), [(0.1, 10), (0.05, 25), (1.0, 0)])
-def test_every_client_reaches_min_size(balanced_labels: np.ndarray, alpha: float, min_size: int) -> None:
+def test_every_client_reaches_min_size(
+    balanced_labels: np.ndarray, alpha: float, min_size: int
+) -> None:
     clients = dirichlet_min(balanced_labels, 10, seed=1, alpha=alpha, min_size=min_size)
     assert min(c.size for c in clients) >= min_size
     assert_exact_cover(clients, np.arange(balanced_labels.size))
@@ -59,8 +61,10 @@ def test_retry_bound_raises() -> None:
         ({"scheme": "dirichlet_min", "num_clients": 4, "alpha": 1, "min_size": -1}, "min_size"),
         ({"scheme": "dirichlet_min", "num_clients": 5, "alpha": 1}, "min_size"),  # default 10
         ({"scheme": "dirichlet_min", "num_clients": 41, "alpha": 1}, "num_clients"),
-        ({"scheme": "dirichlet_min", "num_clients": 4, "alpha": 1, "classes_per_client": 2},
-         "classes_per_client"),
+        (
+            {"scheme": "dirichlet_min", "num_clients": 4, "alpha": 1, "classes_per_client": 2},
+            "classes_per_client",
+        ),
     ],
 )
 def test_bad_settings(setting: dict, key: str) -> None:

@@ -37,8 +37,15 @@ def _domain_of(clients: list[np.ndarray], domains: np.ndarray) -> list[int]:
 
 def test_clients_per_domain_mapping_counts_order_and_cover(multi) -> None:
     labels, domains = multi
-    clients = domain(labels, 6, seed=3, num_classes=10, domains=domains, domain_names=NAMES,
-                     clients_per_domain={"svhn": 1, "mnist": 3, "usps": 2})
+    clients = domain(
+        labels,
+        6,
+        seed=3,
+        num_classes=10,
+        domains=domains,
+        domain_names=NAMES,
+        clients_per_domain={"svhn": 1, "mnist": 3, "usps": 2},
+    )
     assert _domain_of(clients, domains) == [0, 0, 0, 1, 1, 2]  # domain-major, dataset order
     assert_exact_cover(clients, np.arange(labels.size))
     # IID inside a domain: near-equal sizes, all of the domain's samples
@@ -49,8 +56,15 @@ def test_clients_per_domain_mapping_counts_order_and_cover(multi) -> None:
 
 def test_iid_inside_domains_follows_the_documented_draws(multi) -> None:
     labels, domains = multi
-    clients = domain(labels, 6, seed=11, num_classes=10, domains=domains, domain_names=NAMES,
-                     clients_per_domain=2)
+    clients = domain(
+        labels,
+        6,
+        seed=11,
+        num_classes=10,
+        domains=domains,
+        domain_names=NAMES,
+        clients_per_domain=2,
+    )
     rng = np.random.RandomState(11)
     expected = []
     for d in range(3):
@@ -62,7 +76,14 @@ def test_iid_inside_domains_follows_the_documented_draws(multi) -> None:
 
 def test_seeded(multi) -> None:
     labels, domains = multi
-    kw = dict(num_classes=10, domains=domains, domain_names=NAMES, clients_per_domain=2, alpha=0.3, min_size=5)
+    kw = dict(
+        num_classes=10,
+        domains=domains,
+        domain_names=NAMES,
+        clients_per_domain=2,
+        alpha=0.3,
+        min_size=5,
+    )
     a = domain(labels, 6, seed=1, **kw)
     assert same_partition(a, domain(labels, 6, seed=1, **kw))
     assert not same_partition(a, domain(labels, 6, seed=2, **kw))
@@ -70,8 +91,17 @@ def test_seeded(multi) -> None:
 
 def test_dirichlet_inside_domains_skews_labels_within_each_domain(multi) -> None:
     labels, domains = multi
-    clients = domain(labels, 9, seed=0, num_classes=10, domains=domains, domain_names=NAMES,
-                     clients_per_domain=3, alpha=0.1, min_size=5)
+    clients = domain(
+        labels,
+        9,
+        seed=0,
+        num_classes=10,
+        domains=domains,
+        domain_names=NAMES,
+        clients_per_domain=3,
+        alpha=0.1,
+        min_size=5,
+    )
     assert _domain_of(clients, domains) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert_exact_cover(clients, np.arange(labels.size))
     assert min(len(c) for c in clients) >= 5
@@ -82,14 +112,18 @@ def test_dirichlet_inside_domains_skews_labels_within_each_domain(multi) -> None
         return 0.5 * np.abs(own - ref).sum()
 
     skewed = [tv_to_domain(c, d) for c, d in zip(clients, _domain_of(clients, domains))]
-    iid = domain(labels, 9, seed=0, num_classes=10, domains=domains, domain_names=NAMES, clients_per_domain=3)
+    iid = domain(
+        labels, 9, seed=0, num_classes=10, domains=domains, domain_names=NAMES, clients_per_domain=3
+    )
     flat = [tv_to_domain(c, d) for c, d in zip(iid, _domain_of(iid, domains))]
     assert np.mean(skewed) > 0.4 > 0.15 > np.mean(flat)
 
 
 def test_default_clients_per_domain_and_one_client_domains(multi) -> None:
     labels, domains = multi
-    clients = domain(labels, 3, seed=0, num_classes=10, domains=domains, domain_names=NAMES, alpha=0.5)
+    clients = domain(
+        labels, 3, seed=0, num_classes=10, domains=domains, domain_names=NAMES, alpha=0.5
+    )
     assert [len(c) for c in clients] == [500, 300, 160]  # one client per domain holds it all
 
 
@@ -97,14 +131,22 @@ def test_default_clients_per_domain_and_one_client_domains(multi) -> None:
     ("kw", "match"),
     [
         ({"clients_per_domain": {"mnist": 2, "usps": 2}}, "sums to 4, but num_clients is 6"),
-        ({"clients_per_domain": {"mnist": 2, "usps": 2, "mnist_m": 2}}, r"unknown \['mnist_m'\]; missing \['svhn'\]"),
+        (
+            {"clients_per_domain": {"mnist": 2, "usps": 2, "mnist_m": 2}},
+            r"unknown \['mnist_m'\]; missing \['svhn'\]",
+        ),
         ({"clients_per_domain": 4}, "does not divide num_clients=6"),
         ({"clients_per_domain": 1}, "1 x 3 domains = 3 clients, but num_clients is 6"),
         ({"clients_per_domain": 0}, "must be >= 1"),
-        ({"clients_per_domain": {"mnist": 4, "usps": 1, "svhn": True}},
-         r"clients_per_domain\['svhn'\] must be an integer"),
+        (
+            {"clients_per_domain": {"mnist": 4, "usps": 1, "svhn": True}},
+            r"clients_per_domain\['svhn'\] must be an integer",
+        ),
         ({"min_size": 3}, "min_size applies only with alpha"),
-        ({"alpha": 0.5, "min_size": 100, "clients_per_domain": 2}, "domain 'svhn': min_size=100 is infeasible"),
+        (
+            {"alpha": 0.5, "min_size": 100, "clients_per_domain": 2},
+            "domain 'svhn': min_size=100 is infeasible",
+        ),
         ({"alpha": -1.0}, "alpha must be a finite number > 0"),
     ],
 )
@@ -124,13 +166,23 @@ def test_domain_arrays_are_checked(multi) -> None:
         domain(labels, 3, 0, 10, domains=domains, domain_names=["a", "a", "b"])
     tiny = np.array([0, 0, 1])
     with pytest.raises(ValueError, match="domain 'b' has 1 samples for 2 clients"):
-        domain(np.array([0, 1, 0]), 4, 0, 2, domains=tiny, domain_names=["a", "b"], clients_per_domain=2)
+        domain(
+            np.array([0, 1, 0]),
+            4,
+            0,
+            2,
+            domains=tiny,
+            domain_names=["a", "b"],
+            clients_per_domain=2,
+        )
 
 
 def test_through_partition_indices_with_long_tail(multi) -> None:
     labels, domains = multi
     setting = {"scheme": "domain", "num_clients": 6, "clients_per_domain": 2, "imb_factor": 0.2}
-    clients = partition_indices(labels, setting, seed=4, num_classes=10, domains=domains, domain_names=NAMES)
+    clients = partition_indices(
+        labels, setting, seed=4, num_classes=10, domains=domains, domain_names=NAMES
+    )
     assert _domain_of(clients, domains) == [0, 0, 1, 1, 2, 2]  # original indices, their domains
     kept = np.concatenate(clients)
     assert len(np.unique(kept)) == kept.size < labels.size
@@ -140,14 +192,20 @@ def test_through_partition_indices_with_long_tail(multi) -> None:
 
 def test_setting_validation_and_registration() -> None:
     assert set(CONFIG_SCHEME_KEYS["domain"]) == set(SCHEME_KEYS["domain"])
-    validate_setting({"scheme": "domain", "num_clients": 4, "clients_per_domain": {"a": 1, "b": 3}}, 100, 10)
+    validate_setting(
+        {"scheme": "domain", "num_clients": 4, "clients_per_domain": {"a": 1, "b": 3}}, 100, 10
+    )
     with pytest.raises(ValueError, match=r"setting\['clients_per_domain'\].*sums to 3"):
-        validate_setting({"scheme": "domain", "num_clients": 4, "clients_per_domain": {"a": 1, "b": 2}}, 100, 10)
+        validate_setting(
+            {"scheme": "domain", "num_clients": 4, "clients_per_domain": {"a": 1, "b": 2}}, 100, 10
+        )
     with pytest.raises(ValueError, match=r"setting\['min_size'\].*only with 'alpha'"):
         validate_setting({"scheme": "domain", "num_clients": 4, "min_size": 2}, 100, 10)
     with pytest.raises(ValueError, match="not a parameter of scheme 'domain'"):
         validate_setting({"scheme": "domain", "num_clients": 4, "classes_per_client": 2}, 100, 10)
-    tag = partition_tag({"scheme": "domain", "num_clients": 3, "clients_per_domain": {"usps": 1, "mnist": 2}})
+    tag = partition_tag(
+        {"scheme": "domain", "num_clients": 3, "clients_per_domain": {"usps": 1, "mnist": 2}}
+    )
     assert tag == "domain_clients_per_domainmnist2-usps1_num_clients3"
 
 
@@ -158,13 +216,21 @@ def test_partition_stage_writes_domain_counts_and_heatmap(multi, tmp_path: Path)
 
     labels, domains = multi
     arrays = DatasetArrays(
-        x_train=np.zeros((labels.size, 4, 4, 1), np.uint8), y_train=labels,
-        x_test=np.zeros((3, 4, 4, 1), np.uint8), y_test=np.array([0, 1, 2]),
+        x_train=np.zeros((labels.size, 4, 4, 1), np.uint8),
+        y_train=labels,
+        x_test=np.zeros((3, 4, 4, 1), np.uint8),
+        y_test=np.array([0, 1, 2]),
         class_names=[str(c) for c in range(10)],
-        domain_names=NAMES, domain_train=domains, domain_test=np.array([0, 1, 2]),
+        domain_names=NAMES,
+        domain_train=domains,
+        domain_test=np.array([0, 1, 2]),
     )
     save_dataset(arrays, tmp_path / "d.h5")
-    setting = {"scheme": "domain", "num_clients": 4, "clients_per_domain": {"mnist": 2, "usps": 1, "svhn": 1}}
+    setting = {
+        "scheme": "domain",
+        "num_clients": 4,
+        "clients_per_domain": {"mnist": 2, "usps": 1, "svhn": 1},
+    }
     make_partition(tmp_path / "d.h5", setting, seed=0, out_dir=tmp_path / "p")
     rows = (tmp_path / "p" / "domain_counts.csv").read_text().splitlines()
     assert rows[0] == "client,mnist,usps,svhn,total"

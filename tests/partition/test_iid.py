@@ -7,6 +7,7 @@ import pytest
 
 from feddiff.partition import SCHEMES, partition_indices, validate_setting
 from feddiff.partition.iid import iid
+
 from .conftest import assert_exact_cover, same_partition
 
 
@@ -45,7 +46,14 @@ def test_ignores_global_rng(balanced_labels: np.ndarray) -> None:
 
 
 def test_schemes_registry() -> None:
-    assert set(SCHEMES) == {"iid", "dirichlet", "dirichlet_min", "pathological", "quantity", "domain"}
+    assert set(SCHEMES) == {
+        "iid",
+        "dirichlet",
+        "dirichlet_min",
+        "pathological",
+        "quantity",
+        "domain",
+    }
 
 
 @pytest.mark.parametrize(
@@ -88,7 +96,9 @@ def test_bad_labels(labels: np.ndarray, match: str) -> None:
 
 def test_label_out_of_num_classes() -> None:
     with pytest.raises(ValueError, match="num_classes"):
-        partition_indices(np.array([0, 1, 5]), {"scheme": "iid", "num_clients": 1}, 0, num_classes=3)
+        partition_indices(
+            np.array([0, 1, 5]), {"scheme": "iid", "num_clients": 1}, 0, num_classes=3
+        )
 
 
 @pytest.mark.parametrize("seed", [-1, 2**32, 1.5])

@@ -13,7 +13,18 @@ def test_cifar10_lt_counts() -> None:
     # The standard CIFAR-10-LT (imb 0.01) class sizes: int(5000 * 0.01 ** (c / 9)).
     labels = np.arange(50_000) % 10
     kept = long_tail_indices(labels, 0.01, seed=0, num_classes=10)
-    assert np.bincount(labels[kept]).tolist() == [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+    assert np.bincount(labels[kept]).tolist() == [
+        5000,
+        2997,
+        1796,
+        1077,
+        645,
+        387,
+        232,
+        139,
+        83,
+        50,
+    ]
 
 
 def test_counts_by_hand() -> None:
@@ -74,7 +85,9 @@ def test_bad_factor(bad: object) -> None:
     with pytest.raises(ValueError, match="imb_factor"):
         long_tail_indices(np.arange(10) % 2, bad, seed=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="'imb_factor'"):
-        partition_indices(np.arange(10) % 2, {"scheme": "iid", "num_clients": 2, "imb_factor": bad}, 0)
+        partition_indices(
+            np.arange(10) % 2, {"scheme": "iid", "num_clients": 2, "imb_factor": bad}, 0
+        )
 
 
 def test_single_class_needs_factor_one() -> None:
@@ -83,7 +96,9 @@ def test_single_class_needs_factor_one() -> None:
     assert long_tail_indices(np.zeros(10, dtype=int), 1.0, seed=0).size == 10
 
 
-@pytest.mark.parametrize("scheme", ["iid", "dirichlet", "dirichlet_min", "pathological", "quantity"])
+@pytest.mark.parametrize(
+    "scheme", ["iid", "dirichlet", "dirichlet_min", "pathological", "quantity"]
+)
 def test_every_scheme_covers_the_kept_set(scheme: str) -> None:
     labels = np.arange(2000) % 10
     setting: dict = {"scheme": scheme, "num_clients": 10, "imb_factor": 0.1}

@@ -17,7 +17,9 @@ def _classes(labels: np.ndarray, clients: list[np.ndarray]) -> list[set[int]]:
 
 
 @pytest.mark.parametrize("assignment", ["random", "cyclic"])
-@pytest.mark.parametrize(("k", "per", "n_cls"), [(10, 2, 10), (7, 3, 10), (13, 2, 5), (4, 5, 5), (3, 4, 12)])
+@pytest.mark.parametrize(
+    ("k", "per", "n_cls"), [(10, 2, 10), (7, 3, 10), (13, 2, 5), (4, 5, 5), (3, 4, 12)]
+)
 def test_each_client_exactly_k_classes(k: int, per: int, n_cls: int, assignment: str) -> None:
     labels = np.random.default_rng(0).permutation(np.repeat(np.arange(n_cls), 60))
     clients = pathological(labels, k, seed=k, classes_per_client=per, assignment=assignment)
@@ -30,7 +32,9 @@ def test_classic_shard_sizes(balanced_labels: np.ndarray) -> None:
     # cyclic: 10 clients x 2 classes = 20 shards of 1000/20 = 50 samples, 25 of each class.
     clients = pathological(balanced_labels, 10, seed=0, assignment="cyclic")
     for c in clients:
-        assert sorted(np.bincount(balanced_labels[c], minlength=10)[np.unique(balanced_labels[c])]) == [50, 50]
+        assert sorted(
+            np.bincount(balanced_labels[c], minlength=10)[np.unique(balanced_labels[c])]
+        ) == [50, 50]
 
 
 @pytest.mark.parametrize("assignment", ["random", "cyclic"])
@@ -59,7 +63,12 @@ def test_classes_without_samples_are_skipped(assignment: str) -> None:
 
 @pytest.mark.parametrize("assignment", ["random", "cyclic"])
 def test_deterministic_per_seed(balanced_labels: np.ndarray, assignment: str) -> None:
-    setting = {"scheme": "pathological", "num_clients": 10, "classes_per_client": 2, "assignment": assignment}
+    setting = {
+        "scheme": "pathological",
+        "num_clients": 10,
+        "classes_per_client": 2,
+        "assignment": assignment,
+    }
     a = partition_indices(balanced_labels, setting, seed=0)
     assert same_partition(a, partition_indices(balanced_labels, setting, seed=0))
     assert not same_partition(a, partition_indices(balanced_labels, setting, seed=1))
@@ -68,15 +77,24 @@ def test_deterministic_per_seed(balanced_labels: np.ndarray, assignment: str) ->
 def test_random_is_the_default_and_differs_from_cyclic(balanced_labels: np.ndarray) -> None:
     base = {"scheme": "pathological", "num_clients": 10, "classes_per_client": 2}
     default = partition_indices(balanced_labels, base, seed=3)
-    assert same_partition(default, partition_indices(balanced_labels, {**base, "assignment": "random"}, seed=3))
-    assert not same_partition(default, partition_indices(balanced_labels, {**base, "assignment": "cyclic"}, seed=3))
+    assert same_partition(
+        default, partition_indices(balanced_labels, {**base, "assignment": "random"}, seed=3)
+    )
+    assert not same_partition(
+        default, partition_indices(balanced_labels, {**base, "assignment": "cyclic"}, seed=3)
+    )
     assert same_partition(pathological(balanced_labels, 10, seed=3), default)
 
 
 def test_cyclic_makes_disjoint_pairs_random_does_not(balanced_labels: np.ndarray) -> None:
     """With 10 clients x 2 of 10 classes, cyclic gives 5 disjoint pairs held twice each;
     the random rule over 20 seeds gives overlapping pairs (a class on 1..10 clients)."""
-    cyc = {frozenset(s) for s in _classes(balanced_labels, pathological(balanced_labels, 10, 0, assignment="cyclic"))}
+    cyc = {
+        frozenset(s)
+        for s in _classes(
+            balanced_labels, pathological(balanced_labels, 10, 0, assignment="cyclic")
+        )
+    }
     assert len(cyc) == 5 and len(set().union(*cyc)) == 10
     holders = []
     for seed in range(20):
@@ -106,7 +124,9 @@ def test_random_rule_by_hand() -> None:
 
 def test_random_split_is_equal_within_each_class() -> None:
     """Each class is cut with array_split among its holders: parts differ by at most one."""
-    labels = np.random.default_rng(5).permutation(np.repeat(np.arange(10), [53, 41, 60, 37, 29, 70, 44, 50, 33, 61]))
+    labels = np.random.default_rng(5).permutation(
+        np.repeat(np.arange(10), [53, 41, 60, 37, 29, 70, 44, 50, 33, 61])
+    )
     clients = pathological(labels, 12, seed=2, classes_per_client=3)
     for c in range(10):
         sizes = [int((labels[p] == c).sum()) for p in clients if (labels[p] == c).any()]
@@ -116,12 +136,21 @@ def test_random_split_is_equal_within_each_class() -> None:
 @pytest.mark.parametrize(
     ("setting", "key"),
     [
-        ({"scheme": "pathological", "num_clients": 5, "classes_per_client": 11}, "classes_per_client"),
-        ({"scheme": "pathological", "num_clients": 5, "classes_per_client": 0}, "classes_per_client"),
+        (
+            {"scheme": "pathological", "num_clients": 5, "classes_per_client": 11},
+            "classes_per_client",
+        ),
+        (
+            {"scheme": "pathological", "num_clients": 5, "classes_per_client": 0},
+            "classes_per_client",
+        ),
         ({"scheme": "pathological", "num_clients": 5, "alpha": 0.5}, "alpha"),
         ({"scheme": "pathological", "num_clients": 101}, "num_clients"),
         ({"scheme": "pathological", "num_clients": 5, "assignment": "shards"}, "assignment"),
-        ({"scheme": "dirichlet", "num_clients": 5, "alpha": 0.5, "assignment": "random"}, "assignment"),
+        (
+            {"scheme": "dirichlet", "num_clients": 5, "alpha": 0.5, "assignment": "random"},
+            "assignment",
+        ),
     ],
 )
 def test_bad_settings(setting: dict, key: str) -> None:

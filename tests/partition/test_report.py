@@ -16,7 +16,9 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def test_count_matrix() -> None:
     labels = np.array([0, 1, 1, 2, 0, 2, 2])
-    counts = count_matrix([np.array([0, 1, 2]), np.array([3, 4, 5, 6]), np.array([], dtype=int)], labels, 4)
+    counts = count_matrix(
+        [np.array([0, 1, 2]), np.array([3, 4, 5, 6]), np.array([], dtype=int)], labels, 4
+    )
     assert counts.tolist() == [[1, 2, 0, 0], [1, 0, 3, 0], [0, 0, 0, 0]]
     assert counts.dtype == np.int64
 

@@ -18,7 +18,11 @@ def test_load_run_reads_labels_and_metrics(make_run: MakeRun) -> None:
     d = make_run("r", [0.1, 0.2, 0.3], dataset="mnist", partition="dir0.5", seed=7)
     run = load_run(d)
     assert (run.experiment, run.dataset, run.partition, run.method, run.seed) == (
-        "exp_a", "mnist", "dir0.5", "fedavg", 7,
+        "exp_a",
+        "mnist",
+        "dir0.5",
+        "fedavg",
+        7,
     )
     assert run.run_dir == d
     assert run.metrics["round"].tolist() == [1, 2, 3]
@@ -86,12 +90,40 @@ def test_malformed_metrics(make_run: MakeRun, text: str, why: str) -> None:
         ("{not json", "invalid JSON"),
         ("[]", "labels"),
         (json.dumps({"config": {}}), "labels"),
-        (json.dumps({"labels": {"experiment": "e", "dataset": "d", "partition": "p",
-                                "method": "m"}}), "seed"),
-        (json.dumps({"labels": {"experiment": "e", "dataset": "d", "partition": "p",
-                                "method": "m", "seed": "1"}}), "integer"),
-        (json.dumps({"labels": {"experiment": "e", "dataset": "", "partition": "p",
-                                "method": "m", "seed": 1}}), "dataset"),
+        (
+            json.dumps(
+                {"labels": {"experiment": "e", "dataset": "d", "partition": "p", "method": "m"}}
+            ),
+            "seed",
+        ),
+        (
+            json.dumps(
+                {
+                    "labels": {
+                        "experiment": "e",
+                        "dataset": "d",
+                        "partition": "p",
+                        "method": "m",
+                        "seed": "1",
+                    }
+                }
+            ),
+            "integer",
+        ),
+        (
+            json.dumps(
+                {
+                    "labels": {
+                        "experiment": "e",
+                        "dataset": "",
+                        "partition": "p",
+                        "method": "m",
+                        "seed": 1,
+                    }
+                }
+            ),
+            "dataset",
+        ),
     ],
 )
 def test_malformed_run_json(make_run: MakeRun, doc: str, why: str) -> None:

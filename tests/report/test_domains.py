@@ -13,10 +13,20 @@ import pandas as pd
 import pytest
 
 from feddiff.report.collect import RunResult
-from feddiff.report.domains import MEAN_LABEL, domain_table, render_domain_latex, render_domain_markdown
+from feddiff.report.domains import (
+    MEAN_LABEL,
+    domain_table,
+    render_domain_latex,
+    render_domain_markdown,
+)
 from feddiff.report.figures import build_accuracy_figure
 
-FINAL = {("fedavg", 0): (0.6, 0.3), ("fedavg", 1): (0.7, 0.5), ("fedbn", 0): (0.8, 0.4), ("fedbn", 1): (0.8, 0.6)}
+FINAL = {
+    ("fedavg", 0): (0.6, 0.3),
+    ("fedavg", 1): (0.7, 0.5),
+    ("fedbn", 0): (0.8, 0.4),
+    ("fedbn", 1): (0.8, 0.6),
+}
 
 
 def _run(method: str, seed: int, domains: bool = True, experiment: str = "shift") -> RunResult:
@@ -26,7 +36,9 @@ def _run(method: str, seed: int, domains: bool = True, experiment: str = "shift"
         metrics["test_acc_mnist"] = [0.1, 0.2, a]
         metrics["test_acc_svhn"] = [0.1, 0.2, b]
         metrics["test_acc_domain_mean"] = [0.1, 0.2, (a + b) / 2]
-    return RunResult(experiment, "digits4", "dom", method, seed, metrics, Path(f"/runs/{method}/{seed}"))
+    return RunResult(
+        experiment, "digits4", "dom", method, seed, metrics, Path(f"/runs/{method}/{seed}")
+    )
 
 
 def _runs() -> list[RunResult]:
@@ -67,9 +79,15 @@ def test_runs_without_domains_are_left_out_and_none_is_an_error() -> None:
 def test_figure_has_a_row_per_domain_and_the_mean() -> None:
     fig = build_accuracy_figure([*_runs(), _run("fedavg", 0, domains=False, experiment="plain")])
     titles = [ax.get_title().split("\n")[0] for ax in fig.axes if ax.get_title()]
-    assert titles == ["shift: digits4 · dom", "shift: digits4 · dom · domain mnist",
-                      "shift: digits4 · dom · domain svhn", "shift: digits4 · dom · mean over domains",
-                      "plain: digits4 · dom"]
-    svhn = next(ax for ax in fig.axes if ax.get_title().startswith("shift: digits4 · dom · domain svhn"))
+    assert titles == [
+        "shift: digits4 · dom",
+        "shift: digits4 · dom · domain mnist",
+        "shift: digits4 · dom · domain svhn",
+        "shift: digits4 · dom · mean over domains",
+        "plain: digits4 · dom",
+    ]
+    svhn = next(
+        ax for ax in fig.axes if ax.get_title().startswith("shift: digits4 · dom · domain svhn")
+    )
     fedavg = next(line for line in svhn.get_lines() if line.get_label() == "fedavg")
     assert list(fedavg.get_ydata())[-1] == pytest.approx(40.0)

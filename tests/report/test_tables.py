@@ -81,13 +81,21 @@ def test_markdown_cells_and_labels(grid_runs: list[RunResult]) -> None:
     assert "## exp_a — cifar10" in md
     assert _md_row(md, "method") == [
         "method",
-        "iid final", "iid last-5 mean", "iid best round",
-        "dir0.5 final", "dir0.5 last-5 mean", "dir0.5 best round",
+        "iid final",
+        "iid last-5 mean",
+        "iid best round",
+        "dir0.5 final",
+        "dir0.5 last-5 mean",
+        "dir0.5 best round",
     ]
     assert _md_row(md, "fedavg") == [
         "fedavg",
-        "85.00 ± 1.00", "82.20 ± 1.00", "87.00 ± 1.00",
-        "75.00 ± 1.00", "72.20 ± 1.00", "77.00 ± 1.00",
+        "85.00 ± 1.00",
+        "82.20 ± 1.00",
+        "87.00 ± 1.00",
+        "75.00 ± 1.00",
+        "72.20 ± 1.00",
+        "77.00 ± 1.00",
     ]
     assert _md_row(md, "fed_prox")[4:] == ["80.00 ± 2.00", "77.20 ± 2.00", "82.00 ± 2.00"]
     legend = (

@@ -37,7 +37,9 @@ LOCAL_RULES = {"partition", "report", "table_html"}  # `localrules:` in the Snak
 
 
 def _script(action: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(SCRIPT), action], capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        ["bash", str(SCRIPT), action], capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +53,12 @@ def slurm_cluster() -> Iterator[None]:
         pytest.skip("bringing up the SLURM test cluster timed out (apt-get or daemons)")
     if started.returncode in SKIP_CODES:
         _script("stop", timeout=120)
-        pytest.skip(f"SLURM cannot run here: {SKIP_CODES[started.returncode]}:\n{started.stderr[-1500:]}")
-    assert started.returncode == 0, f"start_slurm.sh failed ({started.returncode}):\n{started.stderr}"
+        pytest.skip(
+            f"SLURM cannot run here: {SKIP_CODES[started.returncode]}:\n{started.stderr[-1500:]}"
+        )
+    assert started.returncode == 0, (
+        f"start_slurm.sh failed ({started.returncode}):\n{started.stderr}"
+    )
     try:
         yield
     finally:
@@ -61,8 +67,12 @@ def slurm_cluster() -> Iterator[None]:
 
 
 def _squeue(run_id: str) -> dict[str, str]:
-    out = subprocess.run(["squeue", "--states=all", "--noheader", "--format=%i|%T", "--name", run_id],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--format=%i|%T", "--name", run_id],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return dict(line.split("|", 1) for line in out.stdout.split())
 
 
@@ -70,38 +80,67 @@ def _files(workdir: Path, pattern: str) -> dict[str, Path]:
     return {str(p.relative_to(workdir)): p for p in sorted(workdir.glob(pattern))}
 
 
-def _wait_for(predicate, proc: subprocess.Popen[bytes], log: Path, what: str, timeout: float = 300) -> None:
+def _wait_for(
+    predicate, proc: subprocess.Popen[bytes], log: Path, what: str, timeout: float = 300
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert proc.poll() is None, f"snakemake ended while waiting for {what}:\n{log.read_text()[-6000:]}"
-        assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{log.read_text()[-6000:]}"
+        assert proc.poll() is None, (
+            f"snakemake ended while waiting for {what}:\n{log.read_text()[-6000:]}"
+        )
+        assert time.monotonic() < deadline, (
+            f"timed out waiting for {what}:\n{log.read_text()[-6000:]}"
+        )
         time.sleep(0.05)
 
 
-def test_tiny_config_runs_on_slurm_like_locally(slurm_cluster: None, tiny_run: Path, tmp_path: Path) -> None:
+def test_tiny_config_runs_on_slurm_like_locally(
+    slurm_cluster: None, tiny_run: Path, tmp_path: Path
+) -> None:
     """Also: one train job is cancelled (scancel) mid-run, after its first checkpoint; the
     profile's `retries: 1` resubmits it and the new SLURM job resumes from checkpoint.pt."""
     config = write_config(tmp_path / "tiny.yaml", TINY)
     cmd = snakemake_cmd(
         tmp_path,
-        "--workflow-profile", str(REPO / "profiles" / "slurm"),
-        "--executor", "slurm", "--jobs", "4", f"--configfile={config}",
-        "--default-resources", "slurm_partition=debug",
+        "--workflow-profile",
+        str(REPO / "profiles" / "slurm"),
+        "--executor",
+        "slurm",
+        "--jobs",
+        "4",
+        f"--configfile={config}",
+        "--default-resources",
+        "slurm_partition=debug",
         # small enough for any CI machine's node; replaces the profile's set-resources
         # (so no GPU is requested from this GPU-less node)
-        "--set-resources", "prepare_data:mem_mb=1000", "train:mem_mb=1000",
-        "--slurm-status-command", "squeue",  # no accounting database here
-        "--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1",
-        "--slurm-keep-successful-logs", "--latency-wait", "10",
+        "--set-resources",
+        "prepare_data:mem_mb=1000",
+        "train:mem_mb=1000",
+        "--slurm-status-command",
+        "squeue",  # no accounting database here
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--seconds-between-status-checks",
+        "1",
+        "--slurm-keep-successful-logs",
+        "--latency-wait",
+        "10",
     )
     log = tmp_path / "snakemake.out"
     (iid_run,) = (tiny_run / "results/runs/digits/iid_num_clients4/fedavg").glob("*/seed0")
     checkpoint = tmp_path / iid_run.relative_to(tiny_run) / "checkpoint.pt"
-    iid_train = re.compile(r"submitted with SLURM jobid (\d+) \(log: \S+/rule_train/digits_iid_\S+\)")
+    iid_train = re.compile(
+        r"submitted with SLURM jobid (\d+) \(log: \S+/rule_train/digits_iid_\S+\)"
+    )
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env())
         try:
-            _wait_for(lambda: iid_train.search(log.read_text()), proc, log, "the iid train job's submission")
+            _wait_for(
+                lambda: iid_train.search(log.read_text()),
+                proc,
+                log,
+                "the iid train job's submission",
+            )
             (cancelled,) = iid_train.findall(log.read_text())
             _wait_for(checkpoint.exists, proc, log, "the iid train job's first checkpoint")
             subprocess.run(["scancel", cancelled], check=True)
@@ -115,8 +154,12 @@ def test_tiny_config_runs_on_slurm_like_locally(slurm_cluster: None, tiny_run: P
 
     # (a) every job that is not a local rule ran as a SLURM job of this run ...
     (run_id,) = re.findall(r"SLURM run ID: (\S+)", output)
-    submitted = re.findall(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.", output)
-    remote_rules = sorted(Path(job_log).parts[-3].removeprefix("rule_") for _, _, job_log in submitted)
+    submitted = re.findall(
+        r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+?)\)\.", output
+    )
+    remote_rules = sorted(
+        Path(job_log).parts[-3].removeprefix("rule_") for _, _, job_log in submitted
+    )
     # prepare_data, the two train jobs and the cancelled train job's second attempt
     assert remote_rules == ["prepare_data", "train", "train", "train"], submitted
     # the light rules ran on the submitting host (shown as `localrule`), never in SLURM
@@ -137,7 +180,12 @@ def test_tiny_config_runs_on_slurm_like_locally(slurm_cluster: None, tiny_run: P
         ran.append(rule)
     assert sorted(ran) == remote_rules
     # the resubmitted job resumed from the cancelled one's checkpoint
-    train_log = tmp_path / "results/logs/train/digits/iid_num_clients4/fedavg" / iid_run.parent.name / "seed0.log"
+    train_log = (
+        tmp_path
+        / "results/logs/train/digits/iid_num_clients4/fedavg"
+        / iid_run.parent.name
+        / "seed0.log"
+    )
     assert "resuming from" in train_log.read_text()
     assert not checkpoint.exists()
 
@@ -148,13 +196,21 @@ def test_tiny_config_runs_on_slurm_like_locally(slurm_cluster: None, tiny_run: P
     for rel, path in slurm_metrics.items():
         pd.testing.assert_frame_equal(
             pd.read_csv(path).drop(columns="seconds"),
-            pd.read_csv(local_metrics[rel]).drop(columns="seconds"), check_exact=True)
-    for pattern in ("results/runs/**/model.safetensors", "results/partitions/**/partition.npz",
-                    "results/partitions/**/counts.csv", "results/tables/accuracy.*"):
+            pd.read_csv(local_metrics[rel]).drop(columns="seconds"),
+            check_exact=True,
+        )
+    for pattern in (
+        "results/runs/**/model.safetensors",
+        "results/partitions/**/partition.npz",
+        "results/partitions/**/counts.csv",
+        "results/tables/accuracy.*",
+    ):
         slurm_files, local_files = _files(tmp_path, pattern), _files(tiny_run, pattern)
         assert slurm_files and slurm_files.keys() == local_files.keys(), pattern
         for rel, path in slurm_files.items():
             if rel.endswith(".npz"):
                 with np.load(path) as a, np.load(local_files[rel]) as b:
-                    assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files), rel
+                    assert a.files == b.files and all(
+                        np.array_equal(a[k], b[k]) for k in a.files
+                    ), rel
             assert path.read_bytes() == local_files[rel].read_bytes(), rel

@@ -24,15 +24,24 @@ DOMAINS = ["plain", "rotated", "inverted", "blurred"]  # declaration order
 
 def domains_config() -> dict[str, Any]:
     config = tiny_config()
-    config["datasets"] = {"digits4": {
-        "source": "domains", "image_size": 8, "channels": 1,
-        "domains": {
-            "plain": {"source": "digits", "test_fraction": 0.25, "split_seed": 0, "max_train_per_class": 8},
-            "rotated": {"derive": {"from": "plain", "transform": "rotate", "degrees": 90}},
-            "inverted": {"derive": {"from": "plain", "transform": "invert"}},
-            "blurred": {"derive": {"from": "plain", "transform": "blur", "sigma": 1.0}},
-        },
-    }}
+    config["datasets"] = {
+        "digits4": {
+            "source": "domains",
+            "image_size": 8,
+            "channels": 1,
+            "domains": {
+                "plain": {
+                    "source": "digits",
+                    "test_fraction": 0.25,
+                    "split_seed": 0,
+                    "max_train_per_class": 8,
+                },
+                "rotated": {"derive": {"from": "plain", "transform": "rotate", "degrees": 90}},
+                "inverted": {"derive": {"from": "plain", "transform": "invert"}},
+                "blurred": {"derive": {"from": "plain", "transform": "blur", "sigma": 1.0}},
+            },
+        }
+    }
     config["partitions"] = {"dom": {"scheme": "domain", "num_clients": 4, "clients_per_domain": 1}}
     config["methods"] = {
         "fedavg": {"strategy": "fedavg"},
@@ -41,23 +50,66 @@ def domains_config() -> dict[str, Any]:
         "fedddpm": {"strategy": "fedddpm", "auxiliary": "aux"},
     }
     config["training"] = {**config["training"], "rounds": 3, "clients_per_round": 3}
-    config["features"] = {"ddpm": {
-        "backbone": "ddpm", "diffusion": {"partition": "dom", "mode": "full", "seed": 0},
-        "timestep": 100, "blocks": [0, 1], "dims": [8, 4], "pca_fit_images": 60,
-        "batch_size": 128, "device": "cpu"}}
-    config["auxiliary"] = {"aux": {"generator": "local_ddpm", "size": 40, "local_epochs": 1,
-                                   "batch_size": 16, "lr": 3.0e-3, "sampler": "ddim", "steps": 5}}
+    config["features"] = {
+        "ddpm": {
+            "backbone": "ddpm",
+            "diffusion": {"partition": "dom", "mode": "full", "seed": 0},
+            "timestep": 100,
+            "blocks": [0, 1],
+            "dims": [8, 4],
+            "pca_fit_images": 60,
+            "batch_size": 128,
+            "device": "cpu",
+        }
+    }
+    config["auxiliary"] = {
+        "aux": {
+            "generator": "local_ddpm",
+            "size": 40,
+            "local_epochs": 1,
+            "batch_size": 16,
+            "lr": 3.0e-3,
+            "sampler": "ddim",
+            "steps": 5,
+        }
+    }
     config["diffusion"] = {
-        "unet": {"block_out_channels": [8, 16], "layers_per_block": 1, "attention": [False, False],
-                 "mid_attention": False, "norm_num_groups": 4},
-        "training": {"rounds": 1, "clients_per_round": 2, "local_epochs": 1, "batch_size": 64,
-                     "lr": 3.0e-3, "device": "cpu"},
-        "sampling": {"sampler": "ddim", "steps": 5, "num_samples": 20, "batch_size": 20, "grid_per_class": 1},
-        "fid": {"backend": "classifier", "classifier": {"model": "cnn", "epochs": 1, "device": "cpu"}},
+        "unet": {
+            "block_out_channels": [8, 16],
+            "layers_per_block": 1,
+            "attention": [False, False],
+            "mid_attention": False,
+            "norm_num_groups": 4,
+        },
+        "training": {
+            "rounds": 1,
+            "clients_per_round": 2,
+            "local_epochs": 1,
+            "batch_size": 64,
+            "lr": 3.0e-3,
+            "device": "cpu",
+        },
+        "sampling": {
+            "sampler": "ddim",
+            "steps": 5,
+            "num_samples": 20,
+            "batch_size": 20,
+            "grid_per_class": 1,
+        },
+        "fid": {
+            "backend": "classifier",
+            "classifier": {"model": "cnn", "epochs": 1, "device": "cpu"},
+        },
         "grid": {"datasets": ["digits4"], "partitions": ["dom"], "modes": ["full"], "seeds": [0]},
     }
-    config["experiments"] = {"shift": {"datasets": ["digits4"], "partitions": ["dom"],
-                                       "methods": list(config["methods"]), "seeds": [0]}}
+    config["experiments"] = {
+        "shift": {
+            "datasets": ["digits4"],
+            "partitions": ["dom"],
+            "methods": list(config["methods"]),
+            "seeds": [0],
+        }
+    }
     return config
 
 
@@ -75,11 +127,16 @@ def _metrics(workdir: Path, method: str) -> pd.DataFrame:
 
 
 @pytest.mark.slow
-def test_every_method_runs_on_the_domain_partition_with_per_domain_columns(domain_run: Path) -> None:
+def test_every_method_runs_on_the_domain_partition_with_per_domain_columns(
+    domain_run: Path,
+) -> None:
     for method in ("fedavg", "fedbn", "feddifrc", "fedddpm"):
         m = _metrics(domain_run, method)
         cols = [f"test_acc_{d}" for d in DOMAINS]
-        assert list(m.columns[m.columns.str.startswith("test_acc_")]) == [*cols, "test_acc_domain_mean"], method
+        assert list(m.columns[m.columns.str.startswith("test_acc_")]) == [
+            *cols,
+            "test_acc_domain_mean",
+        ], method
         assert len(m) == 3
         assert (m["test_acc_domain_mean"] - m[cols].mean(axis=1)).abs().max() < 1e-9, method
         # one client per domain, equal test splits: the overall accuracy is the domain mean
@@ -112,7 +169,9 @@ def test_fedbn_paper_configs_validate_and_say_what_they_need(name: str) -> None:
     from feddiff.config import expand_runs, load_config
 
     path = REPO / "config" / "paper" / name
-    header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
+    header = "".join(
+        line for line in path.read_text().splitlines(keepends=True) if line.startswith("#")
+    )
     assert "NEEDS THE DATA AND A GPU" in header and "OUR CHOICE" in header
     assert f"snakemake --cores all --configfile config/paper/{name}" in header
     config = load_config(path)

@@ -37,11 +37,17 @@ def _browser() -> str:
         pytest.skip("no Chromium on PATH and no root apt-get to install Debian's `chromium`")
     apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     try:
-        for cmd in (["apt-get", "update", "-qq"],
-                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]):
-            done = subprocess.run(cmd, capture_output=True, text=True, env=apt_env, timeout=600, check=False)
+        for cmd in (
+            ["apt-get", "update", "-qq"],
+            ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"],
+        ):
+            done = subprocess.run(
+                cmd, capture_output=True, text=True, env=apt_env, timeout=600, check=False
+            )
             if done.returncode != 0:
-                pytest.skip(f"could not install chromium: `{' '.join(cmd)}` failed: {done.stderr[-500:]}")
+                pytest.skip(
+                    f"could not install chromium: `{' '.join(cmd)}` failed: {done.stderr[-500:]}"
+                )
     except subprocess.TimeoutExpired:
         pytest.skip("could not install chromium: apt-get timed out")
     found = shutil.which("chromium")
@@ -52,12 +58,22 @@ def _browser() -> str:
 
 def _chromium(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
     cmd = [
-        browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={profile}",
         # nothing may come from the network: the report must be self-contained
         "--host-resolver-rules=MAP * ~NOTFOUND",
-        "--virtual-time-budget=10000", "--window-size=1400,1000", *args,
+        "--virtual-time-budget=10000",
+        "--window-size=1400,1000",
+        *args,
     ]
     env = {**os.environ, "HOME": str(profile)}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180, env=env, check=False)
@@ -92,7 +108,9 @@ def report_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def report_html(report_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out_dir = tmp_path_factory.mktemp("html_report")
     report = out_dir / "report.html"
-    check(snakemake(report_run, f"--configfile={report_run / 'report.yaml'}", "--report", str(report)))
+    check(
+        snakemake(report_run, f"--configfile={report_run / 'report.yaml'}", "--report", str(report))
+    )
     return report
 
 
@@ -118,49 +136,79 @@ def test_report_pages_and_figures_render_in_chromium(report_html: Path, tmp_path
     page = report_html.read_text(encoding="utf-8")
     end = page.rfind("</body>")
     check_page.write_text(
-        page[:end] + "<script>\n" + DRIVER.read_text() + "\n</script>\n" + page[end:], encoding="utf-8"
+        page[:end] + "<script>\n" + DRIVER.read_text() + "\n</script>\n" + page[end:],
+        encoding="utf-8",
     )
 
     # 1. Click through every category and result; the driver reports what rendered.
     out = _chromium(browser, tmp_path / "profile", "--dump-dom", check_page.as_uri())
-    found = re.findall(r'<pre id="feddiff-check" style="display: none;">(.*?)</pre>', out.stdout, re.DOTALL)
+    found = re.findall(
+        r'<pre id="feddiff-check" style="display: none;">(.*?)</pre>', out.stdout, re.DOTALL
+    )
     assert found, f"the report did not render (no driver output):\n{out.stderr[-3000:]}"
     seen: dict[str, Any] = json.loads(html.unescape(found[-1]))
     assert "fatal" not in seen, seen.get("fatal")
     assert seen["errors"] == []
     categories = seen["categories"]
-    assert set(categories) == {"Accuracy", "Partitions", "Paper comparison", "FedDiffuse", "Diffusion features"}
+    assert set(categories) == {
+        "Accuracy",
+        "Partitions",
+        "Paper comparison",
+        "FedDiffuse",
+        "Diffusion features",
+    }
     assert {"Workflow", "Statistics", *categories} <= set(seen["menu"])
     assert "reproducible Snakemake DAG" in seen["workflow_description"]
     assert "Experiments in this run: tiny" in seen["workflow_description"]
-    assert "Paper comparison: the numbers the papers report beside ours" in seen["workflow_description"]
+    assert (
+        "Paper comparison: the numbers the papers report beside ours"
+        in seen["workflow_description"]
+    )
     assert "tiny_acc, tiny_fid" in seen["workflow_description"]
     assert "System Message" not in seen["workflow_description"]  # the RST rendered cleanly
 
     assert sorted(categories["Accuracy"]["Tables"]["paths"]) == [
-        "results/tables/accuracy.csv", "results/tables/accuracy.html"]
-    assert categories["Accuracy"]["Curves"]["paths"] == ["results/figures/accuracy_vs_round_tiny.png"]
+        "results/tables/accuracy.csv",
+        "results/tables/accuracy.html",
+    ]
+    assert categories["Accuracy"]["Curves"]["paths"] == [
+        "results/figures/accuracy_vs_round_tiny.png"
+    ]
     assert categories["Accuracy"]["Curves"]["rows"] == [["tiny"]]
     heatmaps = categories["Partitions"]["digits"]
     assert heatmaps["header"][:2] == ["partition", "seed"]
     assert sorted(heatmaps["rows"]) == [["dir", "0"], ["iid", "0"]]
     paper = categories["Paper comparison"]["Tables"]
-    assert sorted(paper["paths"]) == ["results/tables/paper_tiny_acc.html", "results/tables/paper_tiny_fid.html"]
+    assert sorted(paper["paths"]) == [
+        "results/tables/paper_tiny_acc.html",
+        "results/tables/paper_tiny_fid.html",
+    ]
     assert sorted(paper["rows"]) == [["tiny_acc"], ["tiny_fid"]]
     assert set(categories["FedDiffuse"]) == {"FID and communication", "Samples"}
     assert sorted(categories["FedDiffuse"]["FID and communication"]["paths"]) == [
-        "results/figures/diffusion_fid_vs_params.png", "results/tables/diffusion_fid.html"]
+        "results/figures/diffusion_fid_vs_params.png",
+        "results/tables/diffusion_fid.html",
+    ]
     samples = categories["FedDiffuse"]["Samples"]
     assert samples["header"][:4] == ["mode", "dataset", "partition", "seed"]
-    assert sorted(samples["rows"]) == [["full", "digits", "dir", "0"], ["udec", "digits", "dir", "0"]]
-    sample_full = _one(samples["paths"], r"results/figures/diffusion_samples/digits/dirichlet_alpha0\.5_num_clients5/"
-                                         r"full/ddpm-R2-E1-[0-9a-f]{8}/seed0\.png")
+    assert sorted(samples["rows"]) == [
+        ["full", "digits", "dir", "0"],
+        ["udec", "digits", "dir", "0"],
+    ]
+    sample_full = _one(
+        samples["paths"],
+        r"results/figures/diffusion_samples/digits/dirichlet_alpha0\.5_num_clients5/"
+        r"full/ddpm-R2-E1-[0-9a-f]{8}/seed0\.png",
+    )
     sample_udec = sample_full.replace("/full/", "/udec/")
     assert sorted(samples["paths"]) == sorted([sample_full, sample_udec])
     features = categories["Diffusion features"]["digits"]
     assert features["header"][:3] == ["features", "backbone", "view"]
-    assert sorted(features["rows"]) == [["ddpm", "ddpm", "K-means table"], ["ddpm", "ddpm", "PCA"],
-                                        ["ddpm", "ddpm", "t-SNE"]]
+    assert sorted(features["rows"]) == [
+        ["ddpm", "ddpm", "K-means table"],
+        ["ddpm", "ddpm", "PCA"],
+        ["ddpm", "ddpm", "t-SNE"],
+    ]
     ftag = r"results/features/digits/ddpm/ddpm-t100-b0\.1-d8\.4-[0-9a-f]{8}"
     tsne = _one(features["paths"], ftag + r"/tsne\.png")
     pca, kmeans = tsne.replace("tsne.png", "pca.png"), tsne.replace("tsne.png", "kmeans.html")
@@ -173,8 +221,7 @@ def test_report_pages_and_figures_render_in_chromium(report_html: Path, tmp_path
         "results/tables/accuracy.csv": "The accuracy table in tidy form",
         "results/figures/accuracy_vs_round_tiny.png": "Test accuracy (%) per federated round",
         "results/partitions/digits/iid_num_clients4/seed0/heatmap.png": "under partition iid of dataset digits, seed 0",
-        "results/partitions/digits/dirichlet_alpha0.5_num_clients5/seed0/heatmap.png":
-            "under partition dir of dataset digits, seed 0",
+        "results/partitions/digits/dirichlet_alpha0.5_num_clients5/seed0/heatmap.png": "under partition dir of dataset digits, seed 0",
         "results/tables/paper_tiny_acc.html": "ours last-2 mean − paper (positive: ours higher)",
         "results/tables/paper_tiny_fid.html": "given only where ours is Inception FID",
         "results/tables/diffusion_fid.html": "FedDiffuse: one row per partition and mode",
@@ -186,12 +233,24 @@ def test_report_pages_and_figures_render_in_chromium(report_html: Path, tmp_path
         kmeans: "K-means with K = number of classes",
     }
     for path, phrase in captions.items():
-        assert "Description" in views[path]["caption"] and phrase in views[path]["caption"], (path, views[path])
-    assert "linked from tiny in the config" in views["results/tables/paper_tiny_acc.html"]["caption"]
-    assert "linked from diffusion in the config" in views["results/tables/paper_tiny_fid.html"]["caption"]
+        assert "Description" in views[path]["caption"] and phrase in views[path]["caption"], (
+            path,
+            views[path],
+        )
+    assert (
+        "linked from tiny in the config" in views["results/tables/paper_tiny_acc.html"]["caption"]
+    )
+    assert (
+        "linked from diffusion in the config"
+        in views["results/tables/paper_tiny_fid.html"]["caption"]
+    )
     for path, view in views.items():
         if path.endswith(".png"):
-            assert view["shown"] == "img" and view["natural_width"] > 300 and view["natural_height"] > 200, view
+            assert (
+                view["shown"] == "img"
+                and view["natural_width"] > 300
+                and view["natural_height"] > 200
+            ), view
     table = views["results/tables/accuracy.html"]
     assert table["shown"] == "iframe"
     table_page = _data_uri_bytes(table["src"]).decode()
@@ -201,29 +260,45 @@ def test_report_pages_and_figures_render_in_chromium(report_html: Path, tmp_path
     # the paper comparison: the paper's number beside ours, the difference, "–" where none
     acc_page = _data_uri_bytes(views["results/tables/paper_tiny_acc.html"]["src"]).decode()
     assert "Paper numbers from: <em>Test paper (2025), arXiv:0000.00000v1, Table 1" in acc_page
-    assert re.search(r"<td[^>]*>fedavg</td><td[^>]*>iid</td>(<td[^>]*>[0-9.]+</td>){3}"
-                     r"<td[^>]*>90\.00</td>(<td[^>]*>[+-][0-9]+\.[0-9]{2}</td>){2}", acc_page), acc_page
-    assert re.search(r"<td[^>]*>feddifrc</td><td[^>]*>dir</td>(<td[^>]*>[0-9.]+</td>){3}"
-                     r"<td[^>]*>–</td><td[^>]*>–</td><td[^>]*>–</td>", acc_page), acc_page
+    assert re.search(
+        r"<td[^>]*>fedavg</td><td[^>]*>iid</td>(<td[^>]*>[0-9.]+</td>){3}"
+        r"<td[^>]*>90\.00</td>(<td[^>]*>[+-][0-9]+\.[0-9]{2}</td>){2}",
+        acc_page,
+    ), acc_page
+    assert re.search(
+        r"<td[^>]*>feddifrc</td><td[^>]*>dir</td>(<td[^>]*>[0-9.]+</td>){3}"
+        r"<td[^>]*>–</td><td[^>]*>–</td><td[^>]*>–</td>",
+        acc_page,
+    ), acc_page
     assert "Δ (ours best round − paper)" in acc_page and "Δ (ours last-2 mean − paper)" in acc_page
     fid_page = _data_uri_bytes(views["results/tables/paper_tiny_fid.html"]["src"]).decode()
-    assert "ours FD (classifier features)" in fid_page and "12.50" in fid_page and "Δ is left out" in fid_page
+    assert (
+        "ours FD (classifier features)" in fid_page
+        and "12.50" in fid_page
+        and "Δ is left out" in fid_page
+    )
     for path in ("results/tables/diffusion_fid.html", kmeans):
-        assert views[path]["shown"] == "iframe" and "<table>" in _data_uri_bytes(views[path]["src"]).decode()
+        assert (
+            views[path]["shown"] == "iframe"
+            and "<table>" in _data_uri_bytes(views[path]["src"]).decode()
+        )
 
     # 2. Screenshots: the landing page, the rendered tables, the curves, a heatmap, samples, t-SNE.
     shots = {
         "landing": report_html.as_uri(),
         "table": check_page.as_uri() + "?show=results/tables/accuracy.html",
         "curves": check_page.as_uri() + "?show=results/figures/accuracy_vs_round_tiny.png",
-        "heatmap": check_page.as_uri() + "?show=results/partitions/digits/iid_num_clients4/seed0/heatmap.png",
+        "heatmap": check_page.as_uri()
+        + "?show=results/partitions/digits/iid_num_clients4/seed0/heatmap.png",
         "paper": check_page.as_uri() + "?show=results/tables/paper_tiny_acc.html",
         "samples": check_page.as_uri() + "?show=" + sample_udec,
         "tsne": check_page.as_uri() + "?show=" + tsne,
     }
     images = {}
     for name, url in shots.items():
-        images[name] = _screenshot(browser, tmp_path / "profile", url, tmp_path / f"report_{name}.png")
+        images[name] = _screenshot(
+            browser, tmp_path / "profile", url, tmp_path / f"report_{name}.png"
+        )
         _assert_nontrivial(images[name])
     # each view shows something else
     pixels = {name: image.convert("RGB").tobytes() for name, image in images.items()}

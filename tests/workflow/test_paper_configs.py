@@ -18,7 +18,9 @@ IMAGEFOLDER = "datasets={cifar10: {source: imagefolder, root: ../shared/datasets
 
 
 def _header(path: Path) -> str:
-    return "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
+    return "".join(
+        line for line in path.read_text().splitlines(keepends=True) if line.startswith("#")
+    )
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -30,26 +32,47 @@ def test_dry_run_builds_the_dag(path: Path, tmp_path: Path) -> None:
     runs = {
         (ds, p, m, s)
         for exp in raw["experiments"].values()
-        for ds in exp["datasets"] for p in exp["partitions"] for m in exp["methods"] for s in exp["seeds"]
+        for ds in exp["datasets"]
+        for p in exp["partitions"]
+        for m in exp["methods"]
+        for s in exp["seeds"]
     }
     assert stats["train"] <= len(runs) and stats["prepare_data"] == len(raw["datasets"])
     links = [exp["paper"]["table"] for exp in raw["experiments"].values() if exp.get("paper")]
     links += [raw["diffusion"]["paper"]["table"]] if raw.get("diffusion", {}).get("paper") else []
     assert stats.get("paper_table", 0) == len(set(links)) == stats.get("paper_table_html", 0)
     if raw.get("diffusion"):
-        assert stats["diffuse_train"] == stats["diffusion_samples"] and stats["diffusion_fid_html"] == 1
+        assert (
+            stats["diffuse_train"] == stats["diffusion_samples"]
+            and stats["diffusion_fid_html"] == 1
+        )
 
 
 CELEBA_FOLDER = "datasets={celeba: {source: imagefolder, root: /data/celeba_smiling}}"
 #: Per paper config: its datasets as given (torchvision downloads) and the documented override
 #: that points one of them at an ImageFolder copy.
 DATASETS = {
-    "feddifrc_main.yaml": ({"cifar10": {"source": "cifar10"}}, IMAGEFOLDER, "../shared/datasets/cifar10"),
-    "feddifrc_ablation.yaml": ({"cifar10": {"source": "cifar10"}}, IMAGEFOLDER, "../shared/datasets/cifar10"),
-    "feddiffuse_fid_cifar10.yaml": ({"cifar10": {"source": "cifar10"}}, IMAGEFOLDER, "../shared/datasets/cifar10"),
+    "feddifrc_main.yaml": (
+        {"cifar10": {"source": "cifar10"}},
+        IMAGEFOLDER,
+        "../shared/datasets/cifar10",
+    ),
+    "feddifrc_ablation.yaml": (
+        {"cifar10": {"source": "cifar10"}},
+        IMAGEFOLDER,
+        "../shared/datasets/cifar10",
+    ),
+    "feddiffuse_fid_cifar10.yaml": (
+        {"cifar10": {"source": "cifar10"}},
+        IMAGEFOLDER,
+        "../shared/datasets/cifar10",
+    ),
     # the paper's own datasets (FedDiffuse summary): Fashion-MNIST and CelebA
-    "feddiffuse_fid.yaml": ({"fashion_mnist": {"source": "fashion_mnist"}, "celeba": {"source": "celeba"}},
-                            CELEBA_FOLDER, "/data/celeba_smiling"),
+    "feddiffuse_fid.yaml": (
+        {"fashion_mnist": {"source": "fashion_mnist"}, "celeba": {"source": "celeba"}},
+        CELEBA_FOLDER,
+        "/data/celeba_smiling",
+    ),
 }
 
 
@@ -82,9 +105,16 @@ def test_feddiffuse_config_follows_the_paper_summary() -> None:
     config = load_config(PAPER / "feddiffuse_fid.yaml")
     section = config["diffusion"]
     training = section["training"]
-    assert (training["clients_per_round"], training["rounds"], training["local_epochs"]) == (5, 15, 5)
+    assert (training["clients_per_round"], training["rounds"], training["local_epochs"]) == (
+        5,
+        15,
+        5,
+    )
     assert {config["partitions"][p]["num_clients"] for p in section["grid"]["partitions"]} == {5}
-    assert [config["datasets"][d]["source"] for d in section["grid"]["datasets"]] == ["fashion_mnist", "celeba"]
+    assert [config["datasets"][d]["source"] for d in section["grid"]["datasets"]] == [
+        "fashion_mnist",
+        "celeba",
+    ]
     assert section["grid"]["modes"] == ["full", "usplit", "udec", "ulatdec"]
     halvings = len(section["unet"]["block_out_channels"]) - 1
     for d in section["grid"]["datasets"]:

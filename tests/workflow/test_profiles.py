@@ -40,14 +40,18 @@ def test_profiles_are_accepted_by_snakemake(tmp_path: Path) -> None:
     plain = check(snakemake(tmp_path, "-n", f"--configfile={config}"))
     assert re.search(r"workflow specific profile \S*profiles/default\b", plain.stderr), plain.stderr
     # the cluster profile parses with the installed SLURM plugin and sets the resources
-    slurm = check(snakemake(tmp_path, "-n", "--workflow-profile", str(SLURM.parent), f"--configfile={config}"))
+    slurm = check(
+        snakemake(tmp_path, "-n", "--workflow-profile", str(SLURM.parent), f"--configfile={config}")
+    )
     output = slurm.stdout + slurm.stderr
     assert f"workflow specific profile {SLURM.parent}" in output
     jobs = [rule for rule, _ in planned_jobs(output)]
     assert jobs.count("train") == 2
     resources = [line for line in output.splitlines() if line.strip().startswith("resources:")]
     train_resources = [r for r in resources if "runtime=240" in r]
-    assert len(train_resources) == 2 and all("gpu=1" in r and "mem_mb=8000" in r for r in train_resources)
+    assert len(train_resources) == 2 and all(
+        "gpu=1" in r and "mem_mb=8000" in r for r in train_resources
+    )
     assert sum("gpu=1" in r for r in resources) == 2  # only train asks for a GPU
 
 

@@ -41,13 +41,17 @@ def test_killed_train_job_resumes_through_snakemake(tiny_run: Path, tmp_path: Pa
     with open(tmp_path / "killed.log", "w") as out:
         proc = subprocess.Popen(
             snakemake_cmd(tmp_path, "--cores", "1", f"--configfile={config}", target),
-            stdout=out, stderr=subprocess.STDOUT, env=env(), start_new_session=True,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env(),
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + 600
             while not checkpoint.exists():
                 assert proc.poll() is None, (
-                    "snakemake ended before the first checkpoint:\n" + (tmp_path / "killed.log").read_text()
+                    "snakemake ended before the first checkpoint:\n"
+                    + (tmp_path / "killed.log").read_text()
                 )
                 assert time.monotonic() < deadline, "no checkpoint after 10 minutes"
                 time.sleep(0.01)
@@ -55,7 +59,9 @@ def test_killed_train_job_resumes_through_snakemake(tiny_run: Path, tmp_path: Pa
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert not (tmp_path / target).exists(), "the run finished before the kill; the test proves nothing"
+    assert not (tmp_path / target).exists(), (
+        "the run finished before the kill; the test proves nothing"
+    )
     done = torch.load(checkpoint, map_location="cpu", weights_only=False)["round"]
     assert 1 <= done < TINY["training"]["rounds"]
     assert (tmp_path / ".snakemake" / "incomplete").is_dir()  # snakemake had no chance to clean up
@@ -63,7 +69,9 @@ def test_killed_train_job_resumes_through_snakemake(tiny_run: Path, tmp_path: Pa
     # 2. What a user does next: unlock (the killed snakemake left its lock) and rerun.
     check(snakemake(tmp_path, "--unlock", f"--configfile={config}"))
     assert checkpoint.exists()
-    out = check(snakemake(tmp_path, "--cores", "1", f"--configfile={config}", "--rerun-incomplete", target))
+    out = check(
+        snakemake(tmp_path, "--cores", "1", f"--configfile={config}", "--rerun-incomplete", target)
+    )
     log = (tmp_path / TRAIN_LOG / f"{reference.parent.name}/seed0.log").read_text()
     assert "resuming from" in log and f"after round {done}" in log, log[-2000:]
     assert not checkpoint.exists()  # removed once the outputs are written

@@ -36,7 +36,7 @@ def test_headings_tables_alignment_and_emphasis() -> None:
     assert '<th style="text-align:right">iid final</th>' in page
     assert '<td style="text-align:center">31.11</td>' in page
     assert '<td style="text-align:right">60.00 ± 1.20</td>' in page
-    assert "<td style=\"text-align:left\">a&lt;b</td>" in page  # escaped
+    assert '<td style="text-align:left">a&lt;b</td>' in page  # escaped
     assert '<td style="text-align:right">x | y</td>' in page  # escaped pipe kept in the cell
     assert page.count("<tr>") == 3  # header + two rows; the alignment row is not a row
     assert "<em>final = accuracy after the last round; <strong>best</strong> round for " in page

@@ -41,7 +41,12 @@ TINY: dict[str, Any] = {
         "checkpoint_every": 1,
     },
     "experiments": {
-        "tiny": {"datasets": ["digits"], "partitions": ["iid", "dir"], "methods": ["fedavg"], "seeds": [0]},
+        "tiny": {
+            "datasets": ["digits"],
+            "partitions": ["iid", "dir"],
+            "methods": ["fedavg"],
+            "seeds": [0],
+        },
     },
 }
 
@@ -69,17 +74,31 @@ def env() -> dict[str, str]:
 
 
 def snakemake_cmd(workdir: Path, *args: str) -> list[str]:
-    return [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    return [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
 
 
 def snakemake(workdir: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        snakemake_cmd(workdir, *args), capture_output=True, text=True, env=env(), timeout=timeout, check=False
+        snakemake_cmd(workdir, *args),
+        capture_output=True,
+        text=True,
+        env=env(),
+        timeout=timeout,
+        check=False,
     )
 
 
 def check(out: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert out.returncode == 0, f"snakemake failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
+    assert out.returncode == 0, (
+        f"snakemake failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-5000:]}"
+    )
     return out
 
 
@@ -97,9 +116,7 @@ def planned_jobs(dry_run_output: str) -> list[tuple[str, dict[str, str]]]:
             continue
         wildcards = _WILDCARDS.match(line)
         if wildcards and jobs:
-            jobs[-1][1].update(
-                dict(item.split("=", 1) for item in wildcards.group(1).split(", "))
-            )
+            jobs[-1][1].update(dict(item.split("=", 1) for item in wildcards.group(1).split(", ")))
     return jobs
 
 
@@ -135,18 +152,50 @@ def report_config() -> dict[str, Any]:
     config = tiny_config()
     config["methods"]["feddifrc"] = {"strategy": "feddifrc", "features": "ddpm"}
     config["features"] = {
-        "ddpm": {"backbone": "ddpm", "diffusion": {"partition": "dir", "mode": "full", "seed": 0},
-                 "timestep": 100, "blocks": [0, 1], "dims": [8, 4], "pca_fit_images": 100,
-                 "batch_size": 128, "device": "cpu"},
+        "ddpm": {
+            "backbone": "ddpm",
+            "diffusion": {"partition": "dir", "mode": "full", "seed": 0},
+            "timestep": 100,
+            "blocks": [0, 1],
+            "dims": [8, 4],
+            "pca_fit_images": 100,
+            "batch_size": 128,
+            "device": "cpu",
+        },
     }
     config["diffusion"] = {
-        "unet": {"block_out_channels": [8, 16], "layers_per_block": 1, "attention": [False, False],
-                 "mid_attention": False, "norm_num_groups": 4},
-        "training": {"rounds": 2, "clients_per_round": 2, "local_epochs": 1, "batch_size": 64, "lr": 3.0e-3,
-                     "device": "cpu"},
-        "sampling": {"sampler": "ddim", "steps": 5, "num_samples": 40, "batch_size": 40, "grid_per_class": 2},
-        "fid": {"backend": "classifier", "classifier": {"model": "cnn", "epochs": 1, "device": "cpu"}},
-        "grid": {"datasets": ["digits"], "partitions": ["dir"], "modes": ["full", "udec"], "seeds": [0]},
+        "unet": {
+            "block_out_channels": [8, 16],
+            "layers_per_block": 1,
+            "attention": [False, False],
+            "mid_attention": False,
+            "norm_num_groups": 4,
+        },
+        "training": {
+            "rounds": 2,
+            "clients_per_round": 2,
+            "local_epochs": 1,
+            "batch_size": 64,
+            "lr": 3.0e-3,
+            "device": "cpu",
+        },
+        "sampling": {
+            "sampler": "ddim",
+            "steps": 5,
+            "num_samples": 40,
+            "batch_size": 40,
+            "grid_per_class": 2,
+        },
+        "fid": {
+            "backend": "classifier",
+            "classifier": {"model": "cnn", "epochs": 1, "device": "cpu"},
+        },
+        "grid": {
+            "datasets": ["digits"],
+            "partitions": ["dir"],
+            "modes": ["full", "udec"],
+            "seeds": [0],
+        },
         "paper": {"table": "tiny_fid", "values": "paper_values.csv"},
     }
     exp = config["experiments"]["tiny"]

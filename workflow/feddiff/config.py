@@ -43,7 +43,11 @@ SCHEME_KEYS: dict[str, set[str]] = {
     "pathological": {"classes_per_client", "assignment"},
     "quantity": {"alpha", "min_size"},
 }
-SCHEME_REQUIRED: dict[str, set[str]] = {"dirichlet": {"alpha"}, "dirichlet_min": {"alpha"}, "quantity": {"alpha"}}
+SCHEME_REQUIRED: dict[str, set[str]] = {
+    "dirichlet": {"alpha"},
+    "dirichlet_min": {"alpha"},
+    "quantity": {"alpha"},
+}
 
 
 class ConfigError(ValueError):
@@ -149,7 +153,9 @@ def check_semantics(config: Mapping[str, Any]) -> None:
     check_auxiliary(config)  # FedDDPM's auxiliary sets and the methods that name them
     from feddiff.report.paper import check_paper_links
 
-    check_paper_links(config)  # experiments.<name>.paper / diffusion.paper: values file and table id
+    check_paper_links(
+        config
+    )  # experiments.<name>.paper / diffusion.paper: values file and table id
 
 
 def _check_domain_partition(name: str, setting: Mapping[str, Any]) -> None:
@@ -182,12 +188,16 @@ def _check_domain_pairing(config: Mapping[str, Any], exp: str, dataset: str, par
     k = setting["num_clients"]
     per = setting.get("clients_per_domain", k // len(names) if k % len(names) == 0 else None)
     if per is None:
-        raise ConfigError(f"partitions.{part}.num_clients: {k} is not a multiple of the {len(names)} domains "
-                          f"of datasets.{dataset}; give clients_per_domain")
+        raise ConfigError(
+            f"partitions.{part}.num_clients: {k} is not a multiple of the {len(names)} domains "
+            f"of datasets.{dataset}; give clients_per_domain"
+        )
     try:
         client_counts(per, names, k)
     except ValueError as exc:
-        raise ConfigError(f"partitions.{part}.clients_per_domain (with datasets.{dataset}): {exc}") from exc
+        raise ConfigError(
+            f"partitions.{part}.clients_per_domain (with datasets.{dataset}): {exc}"
+        ) from exc
 
 
 # ---- hyperparameter grids --------------------------------------------------------
@@ -250,22 +260,32 @@ def expand_method_grids(config: dict[str, Any]) -> dict[str, Any]:
     expanded: dict[str, Any] = {}
     grids: dict[str, list[str]] = {}
     for name, method in methods.items():
-        grid_keys = sorted(k for k, v in method.items() if isinstance(v, list)) if isinstance(method, dict) else []
+        grid_keys = (
+            sorted(k for k, v in method.items() if isinstance(v, list))
+            if isinstance(method, dict)
+            else []
+        )
         if not grid_keys:
             expanded[name] = method
             continue
         if not _METHOD_NAME.match(str(name)):
             raise ConfigError(f"methods.{name}: a grid's name must match {_METHOD_NAME.pattern}")
         if "strategy" in grid_keys:
-            raise ConfigError(f"methods.{name}.strategy: cannot be a list (one strategy per method entry)")
+            raise ConfigError(
+                f"methods.{name}.strategy: cannot be a list (one strategy per method entry)"
+            )
         for key in grid_keys:
             values = method[key]
             if not values:
-                raise ConfigError(f"methods.{name}.{key}: an empty list (a grid needs at least one value)")
+                raise ConfigError(
+                    f"methods.{name}.{key}: an empty list (a grid needs at least one value)"
+                )
             seen: set[str] = set()
             for value in values:
                 if isinstance(value, (list, dict)):
-                    raise ConfigError(f"methods.{name}.{key}: grid values must be single values, got {value!r}")
+                    raise ConfigError(
+                        f"methods.{name}.{key}: grid values must be single values, got {value!r}"
+                    )
                 token = json.dumps(value)
                 if token in seen:
                     raise ConfigError(f"methods.{name}.{key}: {value!r} is listed twice")
@@ -277,7 +297,9 @@ def expand_method_grids(config: dict[str, Any]) -> dict[str, Any]:
             _check_combination(name, setting, grid_keys)
             new = grid_method_name(name, choice)
             if new in methods or new in expanded:
-                raise ConfigError(f"methods.{new}: defined both directly and by the grid methods.{name}")
+                raise ConfigError(
+                    f"methods.{new}: defined both directly and by the grid methods.{name}"
+                )
             expanded[new] = setting
             grids[name].append(new)
     if not grids:
@@ -442,7 +464,9 @@ def expand_runs(config: Mapping[str, Any]) -> list[RunSpec]:
                 for method in exp["methods"]:
                     for seed in exp["seeds"]:
                         setting = resolve_method(config, method, dataset)
-                        if setting.get("strategy") == "fedddpm":  # its auxiliary set, per partition and seed
+                        if (
+                            setting.get("strategy") == "fedddpm"
+                        ):  # its auxiliary set, per partition and seed
                             from feddiff.auxiliary.config import auxiliary_target
 
                             setting["auxiliary"] = auxiliary_target(

@@ -19,8 +19,14 @@ def make_partition(
     arrays = load_dataset(data_path)
     labels = arrays.y_train
     validate_setting(setting, num_samples=len(labels), num_classes=arrays.num_classes)
-    clients = partition_indices(labels, setting, seed=seed, num_classes=arrays.num_classes,
-                                domains=arrays.domain_train, domain_names=arrays.domain_names)
+    clients = partition_indices(
+        labels,
+        setting,
+        seed=seed,
+        num_classes=arrays.num_classes,
+        domains=arrays.domain_train,
+        domain_names=arrays.domain_names,
+    )
     meta = {
         "setting": dict(setting),
         "seed": seed,
@@ -37,8 +43,13 @@ def make_partition(
     if arrays.domain_names is not None:  # multi-domain data: samples per client and domain too
         by_domain = count_matrix(clients, arrays.domain_train, len(arrays.domain_names))
         write_counts_csv(out_dir / "domain_counts.csv", by_domain, arrays.domain_names)
-        plot_heatmap(out_dir / "domain_heatmap.png", by_domain, arrays.domain_names,
-                     f"{name or setting['scheme']} (seed {seed}): samples per domain", xlabel="domain")
+        plot_heatmap(
+            out_dir / "domain_heatmap.png",
+            by_domain,
+            arrays.domain_names,
+            f"{name or setting['scheme']} (seed {seed}): samples per domain",
+            xlabel="domain",
+        )
     # The assignment last: it is what downstream jobs consume.
     save_partition(out_dir / "partition.npz", clients, meta)
     return clients
@@ -62,7 +73,9 @@ def make_report(
     runs = [load_run(Path(item["run_dir"]), labels=item.get("labels")) for item in manifest]
     method_order = list(dict.fromkeys(item["labels"]["method"] for item in manifest))
     partition_order = list(dict.fromkeys(item["labels"]["partition"] for item in manifest))
-    table = accuracy_table(runs, last_k=last_k, method_order=method_order, partition_order=partition_order)
+    table = accuracy_table(
+        runs, last_k=last_k, method_order=method_order, partition_order=partition_order
+    )
     write_accuracy_tables(
         table,
         tables_dir / "accuracy.csv",
@@ -73,8 +86,10 @@ def make_report(
     from feddiff.report.domains import domain_table, has_domains, write_domain_tables
 
     if any(has_domains(r) for r in runs):  # multi-domain datasets: accuracy per domain too
-        write_domain_tables(domain_table(runs, last_k), *(tables_dir / f"accuracy_domains.{ext}"
-                                                         for ext in ("csv", "md", "tex")))
+        write_domain_tables(
+            domain_table(runs, last_k),
+            *(tables_dir / f"accuracy_domains.{ext}" for ext in ("csv", "md", "tex")),
+        )
     by_experiment: dict[str, list[Any]] = {}
     for run in runs:
         by_experiment.setdefault(run.experiment, []).append(run)
@@ -91,5 +106,6 @@ def make_report(
             if has_calibration(r.metrics)
         ]
         if calibrated:  # FedDDPM / FedDDPM+ runs: their corrections
-            plot_calibration(calibrated, figures_dir / f"calibration_{experiment}.png",
-                             "auxiliary cross-entropy")
+            plot_calibration(
+                calibrated, figures_dir / f"calibration_{experiment}.png", "auxiliary cross-entropy"
+            )

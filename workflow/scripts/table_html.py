@@ -97,15 +97,13 @@ def markdown_to_html(text: str, title: str = "table") -> str:
         else:
             start = i
             while (
-                i < len(lines)
-                and lines[i].strip()
-                and not lines[i].strip().startswith(("#", "|"))
+                i < len(lines) and lines[i].strip() and not lines[i].strip().startswith(("#", "|"))
             ):
                 i += 1
             blocks.append("<p>" + _inline(" ".join(s.strip() for s in lines[start:i])) + "</p>")
     body = "\n".join(blocks)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style>\n</head>\n"
         f"<body>\n{body}\n</body>\n</html>\n"
     )

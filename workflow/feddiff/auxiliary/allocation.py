@@ -12,7 +12,9 @@ import numpy as np
 
 def class_counts(labels: np.ndarray, clients: list[np.ndarray], num_classes: int) -> np.ndarray:
     """``(K, C)`` label counts of each client's index set."""
-    return np.stack([np.bincount(labels[idx], minlength=num_classes) for idx in clients]).astype(np.int64)
+    return np.stack([np.bincount(labels[idx], minlength=num_classes) for idx in clients]).astype(
+        np.int64
+    )
 
 
 def allocate(counts: np.ndarray, total: int) -> np.ndarray:

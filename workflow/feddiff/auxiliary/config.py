@@ -38,8 +38,10 @@ class AuxiliaryTarget:
     @property
     def tag(self) -> str:
         aux = self.generation["auxiliary"]
-        hashed = {**self.generation, "auxiliary": {k: v for k, v in aux.items()
-                                                   if k not in AuxiliarySettings.NOT_HASHED}}
+        hashed = {
+            **self.generation,
+            "auxiliary": {k: v for k, v in aux.items() if k not in AuxiliarySettings.NOT_HASHED},
+        }
         digest = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:8]
         return f"{self.name}-{aux['generator']}-n{aux['size']}-{digest}"
 
@@ -49,12 +51,19 @@ class AuxiliaryTarget:
 
     @property
     def path(self) -> str:
-        return (f"{RESULTS}/auxiliary/{self.dataset}/{partition_tag(self.partition_setting)}/"
-                f"seed{self.seed}/{self.tag}.h5")
+        return (
+            f"{RESULTS}/auxiliary/{self.dataset}/{partition_tag(self.partition_setting)}/"
+            f"seed{self.seed}/{self.tag}.h5"
+        )
 
     def settings(self) -> dict[str, Any]:
         """What the ``generate-auxiliary`` stage needs (goes into the file's attrs)."""
-        return {**self.generation, "seed": self.seed, "dataset": self.dataset, "partition": self.partition_setting}
+        return {
+            **self.generation,
+            "seed": self.seed,
+            "dataset": self.dataset,
+            "partition": self.partition_setting,
+        }
 
 
 def generation_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -68,20 +77,34 @@ def generation_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
         raise ConfigError(str(exc)) from exc
     out: dict[str, Any] = {"auxiliary": aux.to_dict()}
     if aux.generator == "local_ddpm":
-        section = {k: v for k, v in dict(config.get("diffusion") or {}).items() if k in ("unet", "scheduler")}
+        section = {
+            k: v
+            for k, v in dict(config.get("diffusion") or {}).items()
+            if k in ("unet", "scheduler")
+        }
         try:
             resolved = DiffusionSettings.from_dict(section).to_dict()
         except (TypeError, ValueError) as exc:
             raise ConfigError(str(exc)) from exc
         if not resolved["unet"]["class_conditional"]:
-            raise ConfigError(f"auxiliary.{name}: generator local_ddpm needs diffusion.unet.class_conditional: true")
+            raise ConfigError(
+                f"auxiliary.{name}: generator local_ddpm needs diffusion.unet.class_conditional: true"
+            )
         out["unet"], out["scheduler"] = resolved["unet"], resolved["scheduler"]
     return out
 
 
-def auxiliary_target(config: Mapping[str, Any], name: str, dataset: str, partition: str, seed: int) -> AuxiliaryTarget:
-    return AuxiliaryTarget(name, dataset, partition, int(seed), dict(config["partitions"][partition]),
-                           generation_settings(config, name))
+def auxiliary_target(
+    config: Mapping[str, Any], name: str, dataset: str, partition: str, seed: int
+) -> AuxiliaryTarget:
+    return AuxiliaryTarget(
+        name,
+        dataset,
+        partition,
+        int(seed),
+        dict(config["partitions"][partition]),
+        generation_settings(config, name),
+    )
 
 
 def auxiliary_targets(config: Mapping[str, Any]) -> list[AuxiliaryTarget]:
@@ -109,5 +132,7 @@ def check_auxiliary(config: Mapping[str, Any]) -> None:
     entries = config.get("auxiliary") or {}
     for method, setting in config["methods"].items():
         if setting.get("strategy") == "fedddpm" and setting.get("auxiliary") not in entries:
-            raise ConfigError(f"methods.{method}.auxiliary: {setting.get('auxiliary')!r} is not defined under "
-                              f"'auxiliary' (defined: {sorted(entries)})")
+            raise ConfigError(
+                f"methods.{method}.auxiliary: {setting.get('auxiliary')!r} is not defined under "
+                f"'auxiliary' (defined: {sorted(entries)})"
+            )

@@ -53,7 +53,11 @@ def side_dir(out_path: Path) -> Path:
 
 
 def generate_auxiliary(
-    settings: Mapping[str, Any], data_path: Path, partition_path: Path, out_path: Path, progress: bool = True,
+    settings: Mapping[str, Any],
+    data_path: Path,
+    partition_path: Path,
+    out_path: Path,
+    progress: bool = True,
 ) -> AuxiliarySet:
     """Generate and write the auxiliary set described by ``settings``.
 
@@ -71,35 +75,64 @@ def generate_auxiliary(
     rows: list[dict[str, Any]] = []
     partial = out_path.with_name(out_path.name + ".partial")
     if aux.generator == "local_ddpm":
-        fingerprint = hashlib.sha256(json.dumps(
-            {"settings": dict(settings), "data": dataset_fingerprint(data_path),
-             "partition": hashlib.sha256(Path(partition_path).read_bytes()).hexdigest()},
-            sort_keys=True, default=str).encode()).hexdigest()
-        images, labels, source = _from_local_ddpms(settings, aux, arrays, clients, alloc, device, seed, rows,
-                                                   progress, partial, fingerprint)
+        fingerprint = hashlib.sha256(
+            json.dumps(
+                {
+                    "settings": dict(settings),
+                    "data": dataset_fingerprint(data_path),
+                    "partition": hashlib.sha256(Path(partition_path).read_bytes()).hexdigest(),
+                },
+                sort_keys=True,
+                default=str,
+            ).encode()
+        ).hexdigest()
+        images, labels, source = _from_local_ddpms(
+            settings,
+            aux,
+            arrays,
+            clients,
+            alloc,
+            device,
+            seed,
+            rows,
+            progress,
+            partial,
+            fingerprint,
+        )
     else:
-        images, labels = _from_stable_diffusion(aux, alloc, arrays.class_names, size, channels, seed, device)
+        images, labels = _from_stable_diffusion(
+            aux, alloc, arrays.class_names, size, channels, seed, device
+        )
         source = np.full(len(labels), STABLE_DIFFUSION_SOURCE, dtype=np.int64)
-        rows = [{"client": k, "model": "stable_diffusion", **_per_class(alloc[k], arrays.class_names)}
-                for k in range(len(clients))]
-    result = AuxiliarySet(images, labels, source, {
-        "generator": aux.generator,
-        "settings": json.dumps(dict(settings), sort_keys=True, default=str),
-        "dataset_fingerprint": dataset_fingerprint(data_path),
-        "partition": str(partition_path),
-        "seed": seed,
-        "allocation": json.dumps(alloc.tolist()),
-        "class_names": json.dumps(arrays.class_names),
-        "versions": json.dumps(package_versions(), default=str),
-        "git_commit": git_commit() or "",
-    })
+        rows = [
+            {"client": k, "model": "stable_diffusion", **_per_class(alloc[k], arrays.class_names)}
+            for k in range(len(clients))
+        ]
+    result = AuxiliarySet(
+        images,
+        labels,
+        source,
+        {
+            "generator": aux.generator,
+            "settings": json.dumps(dict(settings), sort_keys=True, default=str),
+            "dataset_fingerprint": dataset_fingerprint(data_path),
+            "partition": str(partition_path),
+            "seed": seed,
+            "allocation": json.dumps(alloc.tolist()),
+            "class_names": json.dumps(arrays.class_names),
+            "versions": json.dumps(package_versions(), default=str),
+            "git_commit": git_commit() or "",
+        },
+    )
     extra = side_dir(out_path)
     extra.mkdir(parents=True, exist_ok=True)
     with atomic_path(extra / "counts.csv") as tmp:
         pd.DataFrame(rows).to_csv(tmp, index=False)
     if len(images):
         nchw = torch.from_numpy(images).permute(0, 3, 1, 2)
-        save_grid(nchw, grid_indices(labels, len(labels), 8, arrays.num_classes), extra / "grid.png")
+        save_grid(
+            nchw, grid_indices(labels, len(labels), 8, arrays.num_classes), extra / "grid.png"
+        )
     save_auxiliary(result, out_path)
     shutil.rmtree(partial, ignore_errors=True)  # the finished file replaces the per-client pieces
     return result
@@ -110,20 +143,39 @@ def _per_class(row: np.ndarray, class_names: list[str]) -> dict[str, int]:
 
 
 def _from_local_ddpms(
-    settings: Mapping[str, Any], aux: AuxiliarySettings, arrays: Any, clients: list[np.ndarray],
-    alloc: np.ndarray, device: torch.device, seed: int, rows: list[dict[str, Any]], progress: bool,
-    partial: Path, fingerprint: str,
+    settings: Mapping[str, Any],
+    aux: AuxiliarySettings,
+    arrays: Any,
+    clients: list[np.ndarray],
+    alloc: np.ndarray,
+    device: torch.device,
+    seed: int,
+    rows: list[dict[str, Any]],
+    progress: bool,
+    partial: Path,
+    fingerprint: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each client's model trained and sampled in turn; a finished client is kept in
     ``partial`` so that a killed job resumes with the next one (same streams, same images)."""
     unet_settings = UNetSettings(**dict(settings.get("unet") or {}))
     if not unet_settings.class_conditional:
-        raise ValueError("auxiliary generator local_ddpm needs diffusion.unet.class_conditional: true "
-                         "(the server asks each model for given classes)")
-    data = FederatedData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test,
-                                     clients, arrays.num_classes, device)
+        raise ValueError(
+            "auxiliary generator local_ddpm needs diffusion.unet.class_conditional: true "
+            "(the server asks each model for given classes)"
+        )
+    data = FederatedData.from_arrays(
+        arrays.x_train,
+        arrays.y_train,
+        arrays.x_test,
+        arrays.y_test,
+        clients,
+        arrays.num_classes,
+        device,
+    )
     seed_everything(seed)
-    template = build_unet(unet_settings, data.in_channels, data.image_size, arrays.num_classes).to(device)
+    template = build_unet(unet_settings, data.in_channels, data.image_size, arrays.num_classes).to(
+        device
+    )
     scheduler = build_scheduler(SchedulerSettings(**dict(settings.get("scheduler") or {})))
     holders = [k for k in range(len(clients)) if len(clients[k]) > 0]
     _open_partial(partial, fingerprint)
@@ -135,10 +187,17 @@ def _from_local_ddpms(
                 x, y, row = f["images"], f["labels"], json.loads(str(f["row"]))
         else:
             unet, loss = train_client_model(template, scheduler, data, aux, seed, client)
-            xt, y = sample_client(unet, dict(scheduler.config), alloc[client], aux, seed, client, arrays.num_classes)
+            xt, y = sample_client(
+                unet, dict(scheduler.config), alloc[client], aux, seed, client, arrays.num_classes
+            )
             x = xt.permute(0, 2, 3, 1).numpy()
-            row = {"client": client, "model": state_digest(unet), "train_loss": loss,
-                   "local_samples": len(clients[client]), **_per_class(alloc[client], arrays.class_names)}
+            row = {
+                "client": client,
+                "model": state_digest(unet),
+                "train_loss": loss,
+                "local_samples": len(clients[client]),
+                **_per_class(alloc[client], arrays.class_names),
+            }
             with atomic_path(done) as tmp, open(tmp, "wb") as fh:
                 np.savez(fh, images=x, labels=y, row=np.array(json.dumps(row)))
         images.append(x)
@@ -159,7 +218,12 @@ def _open_partial(partial: Path, fingerprint: str) -> None:
 
 
 def _from_stable_diffusion(
-    aux: AuxiliarySettings, alloc: np.ndarray, class_names: list[str], size: int, channels: int, seed: int,
+    aux: AuxiliarySettings,
+    alloc: np.ndarray,
+    class_names: list[str],
+    size: int,
+    channels: int,
+    seed: int,
     device: torch.device,
 ) -> tuple[np.ndarray, np.ndarray]:
     from feddiff.auxiliary.stable_diffusion import generate_sd

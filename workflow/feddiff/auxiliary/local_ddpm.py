@@ -37,24 +37,42 @@ def state_digest(unet: UNet2DModel) -> str:
 
 
 def train_client_model(
-    template: UNet2DModel, scheduler: DDPMScheduler, data: FederatedData, settings: AuxiliarySettings,
-    seed: int, client: int,
+    template: UNet2DModel,
+    scheduler: DDPMScheduler,
+    data: FederatedData,
+    settings: AuxiliarySettings,
+    seed: int,
+    client: int,
 ) -> tuple[UNet2DModel, float]:
     """One client's class-conditional DDPM from the shared initialisation; its mean loss."""
     unet = copy.deepcopy(template)
     gen = torch_generator(derived_seed(seed, client, _TRAIN), data.device)
     loss_sum, steps = train_local(
-        unet, scheduler, data.x_train, data.y_train, data.clients[client],
-        epochs=settings.local_epochs, batch_size=settings.batch_size, lr=settings.lr,
-        label_dropout=settings.label_dropout, num_classes=data.num_classes, generator=gen,
-        round=0, client=client,
+        unet,
+        scheduler,
+        data.x_train,
+        data.y_train,
+        data.clients[client],
+        epochs=settings.local_epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        label_dropout=settings.label_dropout,
+        num_classes=data.num_classes,
+        generator=gen,
+        round=0,
+        client=client,
     )
     return unet, float(loss_sum) / max(steps, 1)
 
 
 def sample_client(
-    unet: UNet2DModel, scheduler_config: dict, per_class: np.ndarray, settings: AuxiliarySettings,
-    seed: int, client: int, num_classes: int,
+    unet: UNet2DModel,
+    scheduler_config: dict,
+    per_class: np.ndarray,
+    settings: AuxiliarySettings,
+    seed: int,
+    client: int,
+    num_classes: int,
 ) -> tuple[torch.Tensor, np.ndarray]:
     """``per_class[c]`` images of class ``c`` from one client's model: uint8 NCHW, labels."""
     labels = np.repeat(np.arange(len(per_class)), per_class).astype(np.int64)
@@ -63,8 +81,15 @@ def sample_client(
         return torch.zeros((0, c, s, s), dtype=torch.uint8), labels
     gen = torch_generator(derived_seed(seed, client, _SAMPLE), unet.device)
     images = generate(
-        unet, scheduler_config, torch.as_tensor(labels), len(labels), sampler=settings.sampler,
-        steps=settings.steps, guidance_scale=settings.guidance_scale, null_label=null_class(num_classes),
-        generator=gen, batch_size=settings.sample_batch_size,
+        unet,
+        scheduler_config,
+        torch.as_tensor(labels),
+        len(labels),
+        sampler=settings.sampler,
+        steps=settings.steps,
+        guidance_scale=settings.guidance_scale,
+        null_label=null_class(num_classes),
+        generator=gen,
+        batch_size=settings.sample_batch_size,
     )
     return images, labels

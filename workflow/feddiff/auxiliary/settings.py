@@ -49,10 +49,19 @@ class AuxiliarySettings:
 
     def check(self, where: str = "auxiliary") -> None:
         if self.generator not in GENERATORS:
-            raise ValueError(f"{where}.generator must be one of {GENERATORS}, got {self.generator!r}")
+            raise ValueError(
+                f"{where}.generator must be one of {GENERATORS}, got {self.generator!r}"
+            )
         if self.sampler not in SAMPLERS:
             raise ValueError(f"{where}.sampler must be one of {SAMPLERS}, got {self.sampler!r}")
-        for name in ("size", "local_epochs", "batch_size", "steps", "sample_batch_size", "sd_steps"):
+        for name in (
+            "size",
+            "local_epochs",
+            "batch_size",
+            "steps",
+            "sample_batch_size",
+            "sd_steps",
+        ):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{where}.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
@@ -61,10 +70,14 @@ class AuxiliarySettings:
             raise ValueError(f"{where}.label_dropout must be in [0, 1), got {self.label_dropout}")
         if self.generator == "stable_diffusion":
             if not self.model:
-                raise ValueError(f"{where}.model is required for generator 'stable_diffusion' "
-                                 "(a Hugging Face id such as stabilityai/stable-diffusion-2-1, or a local folder)")
+                raise ValueError(
+                    f"{where}.model is required for generator 'stable_diffusion' "
+                    "(a Hugging Face id such as stabilityai/stable-diffusion-2-1, or a local folder)"
+                )
             if "{class}" not in self.prompt_template:
-                raise ValueError(f"{where}.prompt_template must contain '{{class}}', got {self.prompt_template!r}")
+                raise ValueError(
+                    f"{where}.prompt_template must contain '{{class}}', got {self.prompt_template!r}"
+                )
         elif self.model is not None:
             raise ValueError(f"{where}.model is only used by generator 'stable_diffusion'")
 

@@ -29,23 +29,29 @@ def to_dataset_images(images: torch.Tensor, size: int, channels: int) -> np.ndar
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="area")
     if channels == 1 and x.shape[1] == 3:
-        x = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+        x = 0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
     elif channels == 3 and x.shape[1] == 1:
         x = x.expand(-1, 3, -1, -1)
     return (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def generate_sd(
-    settings: AuxiliarySettings, per_class: np.ndarray, class_names: Sequence[str], size: int, channels: int,
-    seed: int, device: torch.device,
+    settings: AuxiliarySettings,
+    per_class: np.ndarray,
+    class_names: Sequence[str],
+    size: int,
+    channels: int,
+    seed: int,
+    device: torch.device,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``per_class[c]`` images per class from the prompt; uint8 NHWC and labels."""
     from diffusers import StableDiffusionPipeline
 
     model_dir = resolve_model_dir(str(settings.model), "stable_diffusion", key="auxiliary.model")
     dtype = resolve_dtype(settings.dtype, device)
-    pipe = StableDiffusionPipeline.from_pretrained(model_dir, torch_dtype=dtype, safety_checker=None,
-                                                   requires_safety_checker=False).to(device)
+    pipe = StableDiffusionPipeline.from_pretrained(
+        model_dir, torch_dtype=dtype, safety_checker=None, requires_safety_checker=False
+    ).to(device)
     pipe.set_progress_bar_config(disable=True)
     resolution = settings.sd_resolution or int(pipe.unet.config.sample_size) * pipe.vae_scale_factor
     images, labels = [], []
@@ -56,8 +62,15 @@ def generate_sd(
         gen = torch_generator(derived_seed(seed, c, _SD), "cpu")
         for start in range(0, int(n), settings.sample_batch_size):
             k = min(settings.sample_batch_size, int(n) - start)
-            out = pipe([prompt] * k, num_inference_steps=settings.sd_steps, guidance_scale=settings.sd_guidance_scale,
-                       height=resolution, width=resolution, generator=gen, output_type="pt").images
+            out = pipe(
+                [prompt] * k,
+                num_inference_steps=settings.sd_steps,
+                guidance_scale=settings.sd_guidance_scale,
+                height=resolution,
+                width=resolution,
+                generator=gen,
+                output_type="pt",
+            ).images
             images.append(to_dataset_images(out, size, channels))
             labels.append(np.full(k, c, dtype=np.int64))
     return np.concatenate(images), np.concatenate(labels)

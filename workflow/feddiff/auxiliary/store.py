@@ -39,9 +39,13 @@ class AuxiliarySet:
     def __post_init__(self) -> None:
         n = len(self.images)
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}")
+            raise ValueError(
+                f"images must be uint8 (N, H, W, C), got {self.images.dtype} {self.images.shape}"
+            )
         if len(self.labels) != n or len(self.source) != n:
-            raise ValueError(f"{n} images but {len(self.labels)} labels and {len(self.source)} sources")
+            raise ValueError(
+                f"{n} images but {len(self.labels)} labels and {len(self.source)} sources"
+            )
 
     def fingerprint(self) -> str:
         h = hashlib.sha256(b"feddiff-auxiliary-v1\0")
@@ -59,7 +63,9 @@ def save_auxiliary(aux: AuxiliarySet, path: str | Path) -> str:
         f.create_dataset("labels", data=aux.labels.astype("<i8"))
         f.create_dataset("source", data=aux.source.astype("<i8"))
         for key, value in aux.attrs.items():
-            f.attrs[key] = value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+            f.attrs[key] = (
+                value if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+            )
         f.attrs["fingerprint"] = fp
     return fp
 
@@ -68,32 +74,45 @@ def load_auxiliary(path: str | Path) -> AuxiliarySet:
     """Read a file written by :func:`save_auxiliary`; a clear error when it is not one."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"auxiliary set {path} does not exist; generate it first "
-                        "(`python -m feddiff generate-auxiliary`, the pipeline's generate_auxiliary rule)")
+        raise DataError(
+            f"auxiliary set {path} does not exist; generate it first "
+            "(`python -m feddiff generate-auxiliary`, the pipeline's generate_auxiliary rule)"
+        )
     try:
         with h5py.File(path, "r") as f:
             attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
             aux = AuxiliarySet(f["images"][()], f["labels"][()], f["source"][()], attrs)
     except (OSError, KeyError, ValueError) as exc:
-        raise DataError(f"auxiliary set {path} is unreadable or not an auxiliary set "
-                        f"({type(exc).__name__}: {exc}); delete it and generate it again") from exc
+        raise DataError(
+            f"auxiliary set {path} is unreadable or not an auxiliary set "
+            f"({type(exc).__name__}: {exc}); delete it and generate it again"
+        ) from exc
     return aux
 
 
 def load_auxiliary_tensors(
-    path: str | Path, x_train: torch.Tensor, num_classes: int, dataset_fingerprint: str | None = None,
+    path: str | Path,
+    x_train: torch.Tensor,
+    num_classes: int,
+    dataset_fingerprint: str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The set as (uint8 NCHW images, labels) on ``x_train``'s device, checked against the data
     it is used with: same dataset (fingerprint), same image shape, labels in range."""
     aux = load_auxiliary(path)
     made_from = aux.attrs.get("dataset_fingerprint")
     if dataset_fingerprint is not None and made_from not in (None, dataset_fingerprint):
-        raise ValueError(f"auxiliary set {path} was generated from another dataset "
-                         f"(fingerprint {str(made_from)[:12]}, this run's {dataset_fingerprint[:12]}); regenerate it")
+        raise ValueError(
+            f"auxiliary set {path} was generated from another dataset "
+            f"(fingerprint {str(made_from)[:12]}, this run's {dataset_fingerprint[:12]}); regenerate it"
+        )
     shape = (*x_train.shape[2:], x_train.shape[1])
     if tuple(aux.images.shape[1:]) != tuple(shape):
-        raise ValueError(f"auxiliary images are {aux.images.shape[1:]} (H, W, C) but the data's are {tuple(shape)}")
+        raise ValueError(
+            f"auxiliary images are {aux.images.shape[1:]} (H, W, C) but the data's are {tuple(shape)}"
+        )
     if aux.labels.size and int(aux.labels.max()) >= num_classes:
-        raise ValueError(f"auxiliary labels go up to {int(aux.labels.max())} but the data has {num_classes} classes")
+        raise ValueError(
+            f"auxiliary labels go up to {int(aux.labels.max())} but the data has {num_classes} classes"
+        )
     images = torch.from_numpy(aux.images).permute(0, 3, 1, 2).contiguous().to(x_train.device)
     return images, torch.as_tensor(aux.labels, dtype=torch.long, device=x_train.device)

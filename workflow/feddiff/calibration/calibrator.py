@@ -33,7 +33,9 @@ class Objective(Protocol):
     calibrating a classifier never imports diffusers.
     """
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor: ...
+    def __call__(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor: ...
 
 
 class ClassifierObjective:
@@ -42,7 +44,9 @@ class ClassifierObjective:
     def __init__(self, normalize: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.normalize = normalize
 
-    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def __call__(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         _, logits = model(self.normalize(x))
         return F.cross_entropy(logits, y)
 
@@ -51,7 +55,9 @@ OptimizerFactory = Callable[[list[nn.Parameter], float], torch.optim.Optimizer]
 
 
 def sgd(momentum: float, weight_decay: float = 0.0) -> OptimizerFactory:
-    return lambda params, lr: torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return lambda params, lr: torch.optim.SGD(
+        params, lr=lr, momentum=momentum, weight_decay=weight_decay
+    )
 
 
 def adam() -> OptimizerFactory:
@@ -67,8 +73,17 @@ class ServerCalibrator:
     ``calibrated`` (1 when a pass ran this round) and ``calibrations`` (running count).
     """
 
-    def __init__(self, params: CalibrationParams, images: torch.Tensor, labels: torch.Tensor, objective: Objective,
-                 optimizer: OptimizerFactory, lr: float, seed: int, eval_batch_size: int = 256) -> None:
+    def __init__(
+        self,
+        params: CalibrationParams,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        objective: Objective,
+        optimizer: OptimizerFactory,
+        lr: float,
+        seed: int,
+        eval_batch_size: int = 256,
+    ) -> None:
         if len(images) == 0:
             raise ValueError("the auxiliary set is empty; nothing to calibrate on")
         self.params = params
@@ -115,7 +130,9 @@ class ServerCalibrator:
             loss_sum += loss.detach()
         mean = float(loss_sum) / self.params.steps
         if not math.isfinite(mean):
-            raise FloatingPointError(f"calibration loss became non-finite in round {round}; lower the calibration lr")
+            raise FloatingPointError(
+                f"calibration loss became non-finite in round {round}; lower the calibration lr"
+            )
         return mean
 
     def after_aggregate(self, model: nn.Module, round: int) -> dict[str, Any]:
@@ -131,7 +148,12 @@ class ServerCalibrator:
             self.count += 1
             if self.params.trigger == "stall":
                 self.detector.reset(after)
-        return {"aux_loss": before, "aux_loss_after": after, "calibrated": int(fire), "calibrations": self.count}
+        return {
+            "aux_loss": before,
+            "aux_loss_after": after,
+            "calibrated": int(fire),
+            "calibrations": self.count,
+        }
 
     def state_dict(self) -> dict[str, Any]:
         return {"detector": self.detector.state_dict(), "count": self.count}

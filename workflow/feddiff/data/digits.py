@@ -28,7 +28,9 @@ def load_digits_source(*, test_fraction: float = 0.25, split_seed: int = 0) -> D
     from sklearn.model_selection import train_test_split
 
     if isinstance(test_fraction, bool) or not 0.0 < float(test_fraction) < 1.0:
-        raise DataError(f"digits: 'test_fraction' must lie strictly between 0 and 1, got {test_fraction!r}")
+        raise DataError(
+            f"digits: 'test_fraction' must lie strictly between 0 and 1, got {test_fraction!r}"
+        )
     if isinstance(split_seed, bool) or not isinstance(split_seed, int):
         raise DataError(f"digits: 'split_seed' must be an integer, got {split_seed!r}")
     bunch = load_digits()

@@ -71,7 +71,10 @@ def check_domains_spec(domains: Any) -> None:
     Each entry has either ``source`` (not ``domains`` itself) or ``derive`` with
     ``from`` (another domain; no cycles), ``transform`` and that transform's parameters.
     """
-    from feddiff.data.prepare import SOURCES, _loader_kwargs  # deferred: prepare imports this module
+    from feddiff.data.prepare import (
+        SOURCES,
+        _loader_kwargs,
+    )  # deferred: prepare imports this module
 
     if not isinstance(domains, Mapping) or not domains:
         raise DataError(f"domains: must map domain names to specs, got {domains!r}")
@@ -80,7 +83,9 @@ def check_domains_spec(domains: Any) -> None:
         if not isinstance(entry, Mapping):
             raise DataError(f"{where}: must be a mapping with 'source' or 'derive', got {entry!r}")
         if ("source" in entry) == ("derive" in entry):
-            raise DataError(f"{where}: give exactly one of 'source' (load it) or 'derive' (from another domain)")
+            raise DataError(
+                f"{where}: give exactly one of 'source' (load it) or 'derive' (from another domain)"
+            )
         if "derive" in entry:
             extra = sorted(set(entry) - {"derive"})
             if extra:
@@ -89,16 +94,23 @@ def check_domains_spec(domains: Any) -> None:
             continue
         source = entry["source"]
         if source == "domains" or source not in SOURCES:
-            raise DataError(f"{where}.source: {source!r} is not a single-dataset source; choose one of "
-                            f"{sorted(set(SOURCES) - {'domains'})}")
+            raise DataError(
+                f"{where}.source: {source!r} is not a single-dataset source; choose one of "
+                f"{sorted(set(SOURCES) - {'domains'})}"
+            )
         try:  # the loader's own keys, as preparing will check them
             _loader_kwargs(source, SOURCES[source], _loader_spec(entry), Path("resources"))
         except DataError as exc:
             raise DataError(f"{where}: {exc}") from None
         names = entry.get("class_names")
-        if names is not None and (not isinstance(names, list) or not names
-                                  or not all(isinstance(n, (str, int)) for n in names)):
-            raise DataError(f"{where}.class_names: must be a non-empty list of names, got {names!r}")
+        if names is not None and (
+            not isinstance(names, list)
+            or not names
+            or not all(isinstance(n, (str, int)) for n in names)
+        ):
+            raise DataError(
+                f"{where}.class_names: must be a non-empty list of names, got {names!r}"
+            )
         for key in ("max_train_per_class", "max_test_per_class"):
             if key in entry and not _is_int(entry[key], 1):
                 raise DataError(f"{where}.{key}: must be a positive integer, got {entry[key]!r}")
@@ -108,13 +120,17 @@ def check_domains_spec(domains: Any) -> None:
 
 def _check_derive(where: str, derive: Any, domains: Mapping[str, Any]) -> None:
     if not isinstance(derive, Mapping):
-        raise DataError(f"{where}.derive: must be a mapping with 'from' and 'transform', got {derive!r}")
+        raise DataError(
+            f"{where}.derive: must be a mapping with 'from' and 'transform', got {derive!r}"
+        )
     for key in ("from", "transform"):
         if key not in derive:
             raise DataError(f"{where}.derive.{key} is required")
     if derive["from"] not in domains:
-        raise DataError(f"{where}.derive.from: {derive['from']!r} is not a domain of this dataset "
-                        f"(domains: {sorted(domains)})")
+        raise DataError(
+            f"{where}.derive.from: {derive['from']!r} is not a domain of this dataset "
+            f"(domains: {sorted(domains)})"
+        )
     params = {k: v for k, v in derive.items() if k not in ("from", "transform")}
     try:
         check_transform(derive["transform"], params)
@@ -128,7 +144,9 @@ def _root_of(name: str, domains: Mapping[str, Any]) -> str:
     while "derive" in domains[seen[-1]]:
         parent = domains[seen[-1]]["derive"]["from"]
         if parent in seen:
-            raise DataError(f"domains.{name}.derive: a cycle of derived domains {' -> '.join([*seen, parent])}")
+            raise DataError(
+                f"domains.{name}.derive: a cycle of derived domains {' -> '.join([*seen, parent])}"
+            )
         seen.append(parent)
     return seen[-1]
 
@@ -182,12 +200,18 @@ def _load_source_domain(
     if "class_names" in entry:
         new = [str(n) for n in entry["class_names"]]
         if len(new) != arrays.num_classes:
-            raise DataError(f"domains.{name}.class_names: {len(new)} names for the source's "
-                            f"{arrays.num_classes} classes {arrays.class_names}")
+            raise DataError(
+                f"domains.{name}.class_names: {len(new)} names for the source's "
+                f"{arrays.num_classes} classes {arrays.class_names}"
+            )
         arrays.class_names = new
-    keep = {split: first_per_class(y, None if k in params else entry.get(k))
-            for split, y, k in (("train", arrays.y_train, "max_train_per_class"),
-                                ("test", arrays.y_test, "max_test_per_class"))}
+    keep = {
+        split: first_per_class(y, None if k in params else entry.get(k))
+        for split, y, k in (
+            ("train", arrays.y_train, "max_train_per_class"),
+            ("test", arrays.y_test, "max_test_per_class"),
+        )
+    }
     return DatasetArrays(
         x_train=conform(arrays.x_train[keep["train"]], image_size, channels),
         y_train=arrays.y_train[keep["train"]],
@@ -213,7 +237,9 @@ def _check_classes(loaded: Mapping[str, DatasetArrays]) -> list[str]:
                     f"{ref.class_names}). Same classes, other names? Rename them with the domain's "
                     "'class_names' key"
                 )
-        longer, shorter = (got, ref.class_names) if len(got) > len(ref.class_names) else (ref.class_names, got)
+        longer, shorter = (
+            (got, ref.class_names) if len(got) > len(ref.class_names) else (ref.class_names, got)
+        )
         owner = name if longer is got else first
         raise DataError(
             f"domain {owner!r} has class {longer[len(shorter)]!r} that "
@@ -257,8 +283,14 @@ def load_domains(
                 x_test = apply_transform(base.x_test, transform, derive)
             except DataError as exc:
                 raise DataError(f"domains.{name}.derive: {exc}") from exc
-            arrays = DatasetArrays(x_train=x_train, y_train=base.y_train, x_test=x_test, y_test=base.y_test,
-                                   class_names=base.class_names, attrs={"derived_from": entry["derive"]})
+            arrays = DatasetArrays(
+                x_train=x_train,
+                y_train=base.y_train,
+                x_test=x_test,
+                y_test=base.y_test,
+                class_names=base.class_names,
+                attrs={"derived_from": entry["derive"]},
+            )
         loaded[name] = arrays
         return arrays
 

@@ -29,7 +29,14 @@ from feddiff.utils.atomic import atomic_path
 
 #: File attributes the format itself uses; provenance keys may not shadow them.
 RESERVED_ATTRS = frozenset(
-    {"class_names", "fingerprint", "feddiff_version", "provenance_keys", "json_attrs", "domain_names"}
+    {
+        "class_names",
+        "fingerprint",
+        "feddiff_version",
+        "provenance_keys",
+        "json_attrs",
+        "domain_names",
+    }
 )
 #: Target chunk size: small enough that reading one image is cheap, large enough
 #: that tiny images (8x8 digits) are not one chunk each.
@@ -87,16 +94,22 @@ class DatasetArrays:
         if not any(given):
             return
         if not all(given):
-            raise ValueError("domain_names, domain_train and domain_test go together: give all or none")
+            raise ValueError(
+                "domain_names, domain_train and domain_test go together: give all or none"
+            )
         assert self.domain_names is not None
         self.domain_names = [str(name) for name in self.domain_names]
         if not self.domain_names or len(set(self.domain_names)) != len(self.domain_names):
-            raise ValueError(f"domain_names must be distinct and non-empty, got {self.domain_names}")
+            raise ValueError(
+                f"domain_names must be distinct and non-empty, got {self.domain_names}"
+            )
         n = len(self.domain_names)
         self.domain_train = _check_labels("domain_train", self.domain_train, n)
         self.domain_test = _check_labels("domain_test", self.domain_test, n)
-        for name, d, y in (("domain_train", self.domain_train, self.y_train),
-                           ("domain_test", self.domain_test, self.y_test)):
+        for name, d, y in (
+            ("domain_train", self.domain_train, self.y_train),
+            ("domain_test", self.domain_test, self.y_test),
+        ):
             if len(d) != len(y):
                 raise ValueError(f"{name} has {len(d)} entries but there are {len(y)} labels")
 
@@ -125,9 +138,7 @@ def _check_labels(name: str, y: Any, num_classes: int) -> np.ndarray:
         raise ValueError(f"{name} must be a 1-D integer array, got {y.dtype} {y.shape}")
     y = y.astype(np.int64, copy=False)
     if y.size and (y.min() < 0 or y.max() >= num_classes):
-        raise ValueError(
-            f"{name} has labels in [{y.min()}, {y.max()}], outside [0, {num_classes})"
-        )
+        raise ValueError(f"{name} has labels in [{y.min()}, {y.max()}], outside [0, {num_classes})")
     return y
 
 
@@ -201,14 +212,21 @@ def _chunks(x: np.ndarray) -> tuple[int, ...]:
     return (rows, *x.shape[1:])
 
 
-def _write_split(f: h5py.File, split: str, x: np.ndarray, y: np.ndarray, d: np.ndarray | None = None) -> None:
+def _write_split(
+    f: h5py.File, split: str, x: np.ndarray, y: np.ndarray, d: np.ndarray | None = None
+) -> None:
     group = f.create_group(split)
     if d is not None:
         group.create_dataset("domains", data=d.astype("<i8"), fletcher32=bool(len(d)))
     if len(x):
         group.create_dataset(
-            "images", data=x, chunks=_chunks(x), compression="gzip",
-            compression_opts=_GZIP_LEVEL, shuffle=False, fletcher32=True,
+            "images",
+            data=x,
+            chunks=_chunks(x),
+            compression="gzip",
+            compression_opts=_GZIP_LEVEL,
+            shuffle=False,
+            fletcher32=True,
         )
         group.create_dataset("labels", data=y.astype("<i8"), fletcher32=True)
     else:  # HDF5 cannot chunk an empty dataset; nothing to protect anyway

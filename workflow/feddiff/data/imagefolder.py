@@ -47,9 +47,7 @@ def default_workers() -> int:
     return min(4, os.cpu_count() or 1)
 
 
-def _list_split(
-    split_dir: Path, limit: int | None
-) -> tuple[list[str], list[tuple[Path, int]]]:
+def _list_split(split_dir: Path, limit: int | None) -> tuple[list[str], list[tuple[Path, int]]]:
     """Sorted class names and (file, label) pairs, first ``limit`` files per class."""
     if not split_dir.is_dir():
         raise DataError(
@@ -65,8 +63,13 @@ def _list_split(
     for label, name in enumerate(classes):
         class_dir = split_dir / name
         found = sorted(
-            (p for p in class_dir.iterdir()
-             if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".") and p.is_file()),
+            (
+                p
+                for p in class_dir.iterdir()
+                if p.suffix.lower() in IMAGE_EXTENSIONS
+                and not p.name.startswith(".")
+                and p.is_file()
+            ),
             key=lambda p: p.name,
         )
         if not found:
@@ -102,7 +105,9 @@ def _ordered_batches(
 ) -> Generator[list[np.ndarray], None, None]:
     """Decoded batches in file order, whatever order the workers finish in."""
     batches = [paths[i : i + _BATCH] for i in range(0, len(paths), _BATCH)]
-    decode: Callable[[Sequence[Path]], list[np.ndarray]] = partial(_decode_batch, mode=mode, size=size)
+    decode: Callable[[Sequence[Path]], list[np.ndarray]] = partial(
+        _decode_batch, mode=mode, size=size
+    )
     if workers <= 1 or len(batches) <= 1:
         yield from map(decode, batches)
         return
@@ -115,7 +120,9 @@ def _ordered_batches(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _decode_all(paths: Sequence[Path], mode: str, workers: int, desc: str, size: int | None = None) -> np.ndarray:
+def _decode_all(
+    paths: Sequence[Path], mode: str, workers: int, desc: str, size: int | None = None
+) -> np.ndarray:
     """Decode ``paths`` into one (N, H, W, C) array; all images must match the first."""
     out: np.ndarray | None = None
     reference: tuple[Path, tuple[int, ...]] | None = None
@@ -181,8 +188,9 @@ def load_imagefolder(
         "train": _check_limit("max_train_per_class", max_train_per_class),
         "test": _check_limit("max_test_per_class", max_test_per_class),
     }
-    if image_size is not None and (isinstance(image_size, bool) or not isinstance(image_size, int)
-                                   or image_size < 1):
+    if image_size is not None and (
+        isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 1
+    ):
         raise DataError(f"imagefolder: 'image_size' must be a positive integer, got {image_size!r}")
     if workers is None:
         workers = default_workers()
@@ -204,7 +212,9 @@ def load_imagefolder(
     train, test = listed["train"][1], listed["test"][1]
     # one pass (and one worker pool) over both splits; train first, so its first
     # image sets the size every other image must have
-    images = _decode_all([p for p, _ in train + test], mode, workers, f"decode {root.name}", image_size)
+    images = _decode_all(
+        [p for p, _ in train + test], mode, workers, f"decode {root.name}", image_size
+    )
     labels = np.fromiter((label for _, label in train + test), np.int64, len(train) + len(test))
     return DatasetArrays(
         x_train=images[: len(train)],

@@ -48,7 +48,11 @@ def _loader_kwargs(
             f"allowed keys: {sorted(allowed | DESCRIPTIVE_KEYS)}"
         )
     for key, param in params.items():
-        if param.default is inspect.Parameter.empty and key != "resources_dir" and key not in kwargs:
+        if (
+            param.default is inspect.Parameter.empty
+            and key != "resources_dir"
+            and key not in kwargs
+        ):
             raise DataError(f"dataset source {name!r} needs key {key!r} in its spec")
     if "resources_dir" in params:
         kwargs["resources_dir"] = resources_dir
@@ -67,7 +71,9 @@ def load_source(spec: Mapping[str, Any], resources_dir: Path = Path("resources")
         raise DataError(f"dataset spec has no 'source' key; choose one of {sorted(SOURCES)}")
     name = spec["source"]
     if name not in SOURCES:
-        raise DataError(f"unknown dataset source {name!r} (key 'source'); choose one of {sorted(SOURCES)}")
+        raise DataError(
+            f"unknown dataset source {name!r} (key 'source'); choose one of {sorted(SOURCES)}"
+        )
     loader = SOURCES[name]
     arrays = loader(**_loader_kwargs(name, loader, spec, Path(resources_dir)))
     arrays.attrs = {"source": name, **arrays.attrs, "spec": dict(spec)}
@@ -82,7 +88,11 @@ def prepare_dataset(
     save_dataset(arrays, out_path)
     log.info(
         "prepared %s: %d train / %d test images of shape %s, %d classes -> %s",
-        arrays.attrs["source"], len(arrays.y_train), len(arrays.y_test),
-        arrays.x_train.shape[1:], arrays.num_classes, out_path,
+        arrays.attrs["source"],
+        len(arrays.y_train),
+        len(arrays.y_test),
+        arrays.x_train.shape[1:],
+        arrays.num_classes,
+        out_path,
     )
     return arrays

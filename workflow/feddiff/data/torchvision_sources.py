@@ -49,14 +49,23 @@ class TorchvisionDataset:
 
 
 TORCHVISION_DATASETS: dict[str, TorchvisionDataset] = {
-    "cifar10": TorchvisionDataset("CIFAR10", "cifar-10-batches-py/ or cifar-10-python.tar.gz", (32, 32, 3)),
-    "cifar100": TorchvisionDataset("CIFAR100", "cifar-100-python/ or cifar-100-python.tar.gz", (32, 32, 3)),
-    "mnist": TorchvisionDataset("MNIST", "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte", (28, 28, 1)),
+    "cifar10": TorchvisionDataset(
+        "CIFAR10", "cifar-10-batches-py/ or cifar-10-python.tar.gz", (32, 32, 3)
+    ),
+    "cifar100": TorchvisionDataset(
+        "CIFAR100", "cifar-100-python/ or cifar-100-python.tar.gz", (32, 32, 3)
+    ),
+    "mnist": TorchvisionDataset(
+        "MNIST", "MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte", (28, 28, 1)
+    ),
     "fashion_mnist": TorchvisionDataset(
         "FashionMNIST", "FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte", (28, 28, 1)
     ),
     "usps": TorchvisionDataset(
-        "USPS", "usps.bz2 and usps.t.bz2", (16, 16, 1), classes=tuple(str(digit) for digit in range(10))
+        "USPS",
+        "usps.bz2 and usps.t.bz2",
+        (16, 16, 1),
+        classes=tuple(str(digit) for digit in range(10)),
     ),
     "svhn": TorchvisionDataset(
         "SVHN",
@@ -90,8 +99,16 @@ def _one_line(exc: BaseException, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _load_error(name: str, class_name: str, root: Path, download: bool, exc: BaseException, layout: str,
-                example: str = "../shared/datasets/cifar10", note: str = "") -> DataError:
+def _load_error(
+    name: str,
+    class_name: str,
+    root: Path,
+    download: bool,
+    exc: BaseException,
+    layout: str,
+    example: str = "../shared/datasets/cifar10",
+    note: str = "",
+) -> DataError:
     """The one message for every source: the folder, the layout, the offline alternative."""
     return DataError(
         f"{name}: could not load torchvision.datasets.{class_name} from "
@@ -111,7 +128,9 @@ def load_torchvision(
     torchvision's own URLError/RuntimeError never reaches the caller.
     """
     if name not in TORCHVISION_DATASETS:
-        raise DataError(f"unknown torchvision source {name!r}; known: {sorted(TORCHVISION_DATASETS)}")
+        raise DataError(
+            f"unknown torchvision source {name!r}; known: {sorted(TORCHVISION_DATASETS)}"
+        )
     if not isinstance(download, bool):
         raise DataError(f"{name}: 'download' must be true or false, got {download!r}")
     info = TORCHVISION_DATASETS[name]
@@ -126,7 +145,9 @@ def load_torchvision(
         x_train, x_test = _images(train, info), _images(test, info)
         y_train, y_test = _labels(train), _labels(test)
     except Exception as exc:  # noqa: BLE001 - any library failure becomes one clear error
-        raise _load_error(name, info.class_name, root, download, exc, f"{root}/{info.layout}") from exc
+        raise _load_error(
+            name, info.class_name, root, download, exc, f"{root}/{info.layout}"
+        ) from exc
     classes = list(info.classes or train.classes)
     return DatasetArrays(
         x_train=x_train,
@@ -154,9 +175,11 @@ def _make_loader(name: str) -> Callable[..., DatasetArrays]:
     return load
 
 
-CELEBA_LAYOUT = ("celeba/img_align_celeba/*.jpg, celeba/list_attr_celeba.txt, celeba/identity_CelebA.txt, "
-                 "celeba/list_bbox_celeba.txt, celeba/list_landmarks_align_celeba.txt, "
-                 "celeba/list_eval_partition.txt")
+CELEBA_LAYOUT = (
+    "celeba/img_align_celeba/*.jpg, celeba/list_attr_celeba.txt, celeba/identity_CelebA.txt, "
+    "celeba/list_bbox_celeba.txt, celeba/list_landmarks_align_celeba.txt, "
+    "celeba/list_eval_partition.txt"
+)
 CELEBA_SIDE = 178  # width of the aligned images: the centre crop is 178x178
 
 
@@ -176,8 +199,12 @@ def celeba_image(path: str | os.PathLike[str], image_size: int) -> np.ndarray:
 
 
 def load_celeba(
-    *, resources_dir: str | os.PathLike[str] = Path("resources"), download: bool = True,
-    attribute: str = "Smiling", image_size: int = 32, workers: int | None = None,
+    *,
+    resources_dir: str | os.PathLike[str] = Path("resources"),
+    download: bool = True,
+    attribute: str = "Smiling",
+    image_size: int = 32,
+    workers: int | None = None,
 ) -> DatasetArrays:
     """torchvision's CelebA (aligned faces) as DatasetArrays, labelled by ``attribute``.
 
@@ -197,12 +224,21 @@ def load_celeba(
         train = CelebA(root=str(root), split="train", target_type="attr", download=download)
         test = CelebA(root=str(root), split="test", target_type="attr", download=False)
     except Exception as exc:  # noqa: BLE001 - any library failure becomes one clear error
-        raise _load_error("celeba", "CelebA", root, download, exc, f"{root}/{CELEBA_LAYOUT}",
-                          example="<folder with train/<class>/ and test/<class>/>",
-                          note=" Downloading CelebA needs the gdown package (Google Drive).") from exc
+        raise _load_error(
+            "celeba",
+            "CelebA",
+            root,
+            download,
+            exc,
+            f"{root}/{CELEBA_LAYOUT}",
+            example="<folder with train/<class>/ and test/<class>/>",
+            note=" Downloading CelebA needs the gdown package (Google Drive).",
+        ) from exc
     names = [n for n in train.attr_names if n]
     if attribute not in names:
-        raise DataError(f"celeba: 'attribute' {attribute!r} is not a CelebA attribute; choose one of {names}")
+        raise DataError(
+            f"celeba: 'attribute' {attribute!r} is not a CelebA attribute; choose one of {names}"
+        )
     column = names.index(attribute)
     folder = root / CelebA.base_folder / "img_align_celeba"
     n_workers = workers or min(8, os.cpu_count() or 1)
@@ -216,8 +252,15 @@ def load_celeba(
     try:
         x_train, x_test = images(train), images(test)
     except OSError as exc:
-        raise _load_error("celeba", "CelebA", root, download, exc, f"{root}/{CELEBA_LAYOUT}",
-                          example="<folder with train/<class>/ and test/<class>/>") from exc
+        raise _load_error(
+            "celeba",
+            "CelebA",
+            root,
+            download,
+            exc,
+            f"{root}/{CELEBA_LAYOUT}",
+            example="<folder with train/<class>/ and test/<class>/>",
+        ) from exc
     return DatasetArrays(
         x_train=x_train,
         y_train=train.attr[:, column].numpy().astype(np.int64),
@@ -242,10 +285,14 @@ def source_image_shape(spec: Mapping[str, Any]) -> tuple[int, int, int]:
     (to size a model before any download, e.g. for a communication table)."""
     name = spec.get("source")
     if name == "celeba":
-        side = int(spec.get("image_size", inspect.signature(load_celeba).parameters["image_size"].default))
+        side = int(
+            spec.get("image_size", inspect.signature(load_celeba).parameters["image_size"].default)
+        )
         return side, side, 3
     if name not in TORCHVISION_DATASETS:
-        raise DataError(f"{name!r} is not a torchvision source; the image shape is known only after preparing it")
+        raise DataError(
+            f"{name!r} is not a torchvision source; the image shape is known only after preparing it"
+        )
     return TORCHVISION_DATASETS[name].image_shape
 
 

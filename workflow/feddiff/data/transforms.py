@@ -63,15 +63,19 @@ def rotate(images: np.ndarray, *, degrees: float = 90) -> np.ndarray:
     if float(degrees) % 90 == 0:
         k = int(float(degrees) // 90) % 4
         if k % 2 and images.shape[1] != images.shape[2]:
-            raise DataError(f"rotate: {degrees} degrees would swap height and width of "
-                            f"{images.shape[1]}x{images.shape[2]} images; use square images")
+            raise DataError(
+                f"rotate: {degrees} degrees would swap height and width of "
+                f"{images.shape[1]}x{images.shape[2]} images; use square images"
+            )
         return np.ascontiguousarray(np.rot90(images, k=k, axes=(1, 2)))
     from PIL import Image
 
     out = np.empty_like(images)
     for i, img in enumerate(images):
         pil = Image.fromarray(img[..., 0] if img.shape[-1] == 1 else img)
-        rotated = np.asarray(pil.rotate(float(degrees), resample=Image.Resampling.BILINEAR, fillcolor=0))
+        rotated = np.asarray(
+            pil.rotate(float(degrees), resample=Image.Resampling.BILINEAR, fillcolor=0)
+        )
         out[i] = rotated.reshape(img.shape)
     return out
 
@@ -90,16 +94,23 @@ def blur(images: np.ndarray, *, sigma: float = 1.0) -> np.ndarray:
     """Gaussian blur of standard deviation ``sigma`` pixels over H and W."""
     from scipy.ndimage import gaussian_filter
 
-    out = gaussian_filter(images.astype(np.float64), sigma=(0, sigma, sigma, 0), mode="nearest", truncate=4.0)
+    out = gaussian_filter(
+        images.astype(np.float64), sigma=(0, sigma, sigma, 0), mode="nearest", truncate=4.0
+    )
     return _to_uint8(out)
 
 
 def colour_cast(
-    images: np.ndarray, *, colour: tuple[int, int, int] | list[int] = (255, 160, 64), strength: float = 0.4
+    images: np.ndarray,
+    *,
+    colour: tuple[int, int, int] | list[int] = (255, 160, 64),
+    strength: float = 0.4,
 ) -> np.ndarray:
     """Blend every pixel with ``colour`` by ``strength``."""
     if images.shape[-1] != 3:
-        raise DataError(f"colour_cast needs 3-channel images, got {images.shape[-1]}; set channels: 3")
+        raise DataError(
+            f"colour_cast needs 3-channel images, got {images.shape[-1]}; set channels: 3"
+        )
     target = np.asarray(colour, dtype=np.float64)
     return _to_uint8((1.0 - strength) * images.astype(np.float64) + strength * target)
 
@@ -111,8 +122,12 @@ def sketch(images: np.ndarray) -> np.ndarray:
     gray = _luma(images)
     magnitude = np.hypot(sobel(gray, axis=1, mode="nearest"), sobel(gray, axis=2, mode="nearest"))
     peak = magnitude.reshape(len(magnitude), -1).max(axis=1, initial=0.0)
-    scaled = np.divide(magnitude * 255.0, peak[:, None, None], out=np.zeros_like(magnitude),
-                       where=peak[:, None, None] > 0)
+    scaled = np.divide(
+        magnitude * 255.0,
+        peak[:, None, None],
+        out=np.zeros_like(magnitude),
+        where=peak[:, None, None] > 0,
+    )
     return _spread(_to_uint8(255.0 - scaled), images.shape[-1])
 
 
@@ -127,8 +142,13 @@ TRANSFORMS: dict[str, Callable[..., np.ndarray]] = {
 }
 
 
-def _number(key: str, value: Any, low: float | None = None, high: float | None = None,
-            low_open: bool = False) -> float:
+def _number(
+    key: str,
+    value: Any,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
         raise DataError(f"{key} must be a finite number, got {value!r}")
     if low is not None and (value < low or (low_open and value == low)):

@@ -46,14 +46,20 @@ def parse_method(entry: str) -> tuple[str, str | None]:
     return mode, (calibration or None)
 
 
-def calibration_setting(config: Mapping[str, Any], name: str, dataset: str, partition: str, seed: int) -> dict[str, Any]:
+def calibration_setting(
+    config: Mapping[str, Any], name: str, dataset: str, partition: str, seed: int
+) -> dict[str, Any]:
     """The resolved calibration entry of one run, its ``auxiliary`` replaced by the file's path."""
-    from feddiff.auxiliary.config import auxiliary_target  # a cycle, until one plan module builds all targets
+    from feddiff.auxiliary.config import (
+        auxiliary_target,
+    )  # a cycle, until one plan module builds all targets
 
     entries = (config.get("diffusion") or {}).get("calibration") or {}
     if name not in entries:
-        raise ConfigError(f"diffusion.grid.modes: calibration {name!r} is not defined under "
-                          f"'diffusion.calibration' (defined: {sorted(entries)})")
+        raise ConfigError(
+            f"diffusion.grid.modes: calibration {name!r} is not defined under "
+            f"'diffusion.calibration' (defined: {sorted(entries)})"
+        )
     entry = {k: v for k, v in dict(entries[name]).items() if k != "strategy"}
     try:
         params = CalibrationParams(**entry)
@@ -61,7 +67,9 @@ def calibration_setting(config: Mapping[str, Any], name: str, dataset: str, part
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"diffusion.calibration.{name}: {exc}") from exc
     out = asdict(params)
-    out["auxiliary"] = auxiliary_target(config, str(params.auxiliary), dataset, partition, seed).path
+    out["auxiliary"] = auxiliary_target(
+        config, str(params.auxiliary), dataset, partition, seed
+    ).path
     return out
 
 
@@ -102,8 +110,10 @@ class DiffusionRunSpec:
 
     @property
     def run_dir(self) -> str:
-        return (f"{RESULTS}/diffusion/{self.dataset}/{self.partition_tag}/{self.method}/"
-                f"{self.training_tag}/seed{self.seed}")
+        return (
+            f"{RESULTS}/diffusion/{self.dataset}/{self.partition_tag}/{self.method}/"
+            f"{self.training_tag}/seed{self.seed}"
+        )
 
     @property
     def partition_dir(self) -> str:
@@ -115,14 +125,24 @@ class DiffusionRunSpec:
 
     def settings(self) -> dict[str, Any]:
         """Everything that determines the run's results (goes into run.json)."""
-        out = {"dataset": self.dataset, "partition": self.partition_setting, "mode": self.mode,
-               "seed": self.seed, "diffusion": resolved(self.section)}
+        out = {
+            "dataset": self.dataset,
+            "partition": self.partition_setting,
+            "mode": self.mode,
+            "seed": self.seed,
+            "diffusion": resolved(self.section),
+        }
         if self.calibration_setting is not None:
             out["calibration"] = dict(self.calibration_setting)
         return out
 
     def labels(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "partition": self.partition, "mode": self.method, "seed": self.seed}
+        return {
+            "dataset": self.dataset,
+            "partition": self.partition,
+            "mode": self.method,
+            "seed": self.seed,
+        }
 
 
 def expand_diffusion_runs(config: Mapping[str, Any]) -> list[DiffusionRunSpec]:
@@ -137,11 +157,23 @@ def expand_diffusion_runs(config: Mapping[str, Any]) -> list[DiffusionRunSpec]:
             for entry in grid["modes"]:
                 mode, calibration = parse_method(entry)
                 for s in grid["seeds"]:
-                    cal = calibration_setting(config, calibration, d, p, int(s)) if calibration else None
-                    runs.append(DiffusionRunSpec(dataset=d, partition=p, mode=mode, seed=int(s),
-                                                 partition_setting=dict(config["partitions"][p]),
-                                                 section=dict(section), calibration=calibration,
-                                                 calibration_setting=cal))
+                    cal = (
+                        calibration_setting(config, calibration, d, p, int(s))
+                        if calibration
+                        else None
+                    )
+                    runs.append(
+                        DiffusionRunSpec(
+                            dataset=d,
+                            partition=p,
+                            mode=mode,
+                            seed=int(s),
+                            partition_setting=dict(config["partitions"][p]),
+                            section=dict(section),
+                            calibration=calibration,
+                            calibration_setting=cal,
+                        )
+                    )
     return runs
 
 
@@ -162,19 +194,25 @@ def check_diffusion(config: Mapping[str, Any]) -> None:
     for kind in ("datasets", "partitions"):
         for item in grid[kind]:
             if item not in config[kind]:
-                raise ConfigError(f"diffusion.grid.{kind}: {item!r} is not defined under '{kind}' "
-                                  f"(defined: {sorted(config[kind])})")
+                raise ConfigError(
+                    f"diffusion.grid.{kind}: {item!r} is not defined under '{kind}' "
+                    f"(defined: {sorted(config[kind])})"
+                )
     for entry in grid["modes"]:
         mode, calibration = parse_method(entry)
         if calibration is None:
             continue
         if build_mode(mode).private:
-            raise ConfigError(f"diffusion.grid.modes: {entry!r}: calibration trains the server's global model, "
-                              f"but mode {mode} keeps parts private (no global model); use full or usplit")
+            raise ConfigError(
+                f"diffusion.grid.modes: {entry!r}: calibration trains the server's global model, "
+                f"but mode {mode} keeps parts private (no global model); use full or usplit"
+            )
         for d in grid["datasets"]:
             calibration_setting(config, calibration, d, grid["partitions"][0], 0)
     for part in grid["partitions"]:
         k = config["partitions"][part]["num_clients"]
         if settings.training.clients_per_round > k:
-            raise ConfigError(f"diffusion.training.clients_per_round ({settings.training.clients_per_round}) "
-                              f"exceeds partitions.{part}.num_clients ({k})")
+            raise ConfigError(
+                f"diffusion.training.clients_per_round ({settings.training.clients_per_round}) "
+                f"exceeds partitions.{part}.num_clients ({k})"
+            )

@@ -27,7 +27,9 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
-def drop_labels(labels: torch.Tensor, p: float, null: int, generator: torch.Generator) -> torch.Tensor:
+def drop_labels(
+    labels: torch.Tensor, p: float, null: int, generator: torch.Generator
+) -> torch.Tensor:
     """Replace each label by ``null`` with probability ``p`` (classifier-free guidance training)."""
     if p <= 0:
         return labels
@@ -64,7 +66,9 @@ class DenoisingObjective:
     def __call__(
         self, model: UNet2DModel, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
-        return ddpm_loss(model, self.scheduler, to_model_range(x), y if self.conditional else None, generator)
+        return ddpm_loss(
+            model, self.scheduler, to_model_range(x), y if self.conditional else None, generator
+        )
 
 
 def train_local(
@@ -96,7 +100,11 @@ def train_local(
     for _ in range(epochs):
         for idx in epoch_batches(indices, batch_size, generator):
             x0 = to_model_range(x_train[idx])
-            labels = drop_labels(y_train[idx], label_dropout, num_classes, generator) if conditional else None
+            labels = (
+                drop_labels(y_train[idx], label_dropout, num_classes, generator)
+                if conditional
+                else None
+            )
             loss = ddpm_loss(unet, scheduler, x0, labels, generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

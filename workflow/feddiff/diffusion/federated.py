@@ -39,11 +39,26 @@ from feddiff.fl.sampling import client_generator, sample_clients
 log = logging.getLogger(__name__)
 
 METRIC_COLUMNS = [
-    "round", "train_loss", "seconds", "params_up", "params_down", "bytes_up", "bytes_down",
-    "fid", "fid_kind", "eval_seconds",
+    "round",
+    "train_loss",
+    "seconds",
+    "params_up",
+    "params_down",
+    "bytes_up",
+    "bytes_down",
+    "fid",
+    "fid_kind",
+    "eval_seconds",
 ]
 COMM_COLUMNS = [
-    "round", "client", "parts_down", "parts_up", "params_down", "params_up", "bytes_down", "bytes_up",
+    "round",
+    "client",
+    "parts_down",
+    "parts_up",
+    "params_down",
+    "params_up",
+    "bytes_down",
+    "bytes_up",
 ]
 
 State = dict[str, torch.Tensor]
@@ -98,7 +113,10 @@ def aggregate_parts(
 
 
 def model_states(
-    global_state: Mapping[str, torch.Tensor], private: Mapping[int, State], mode: Mode, num_clients: int
+    global_state: Mapping[str, torch.Tensor],
+    private: Mapping[int, State],
+    mode: Mode,
+    num_clients: int,
 ) -> dict[str, State]:
     """The models a mode yields: the global one, or one per client (shared + private parts).
 
@@ -128,7 +146,9 @@ class _LoopState:
     comm: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _resume(path: Path | None, fingerprint: str, unet: UNet2DModel, hooks: Sequence[ServerHook]) -> tuple[_LoopState, int]:
+def _resume(
+    path: Path | None, fingerprint: str, unet: UNet2DModel, hooks: Sequence[ServerHook]
+) -> tuple[_LoopState, int]:
     """Loop state and first round to run: from the checkpoint if it matches, else fresh."""
     ckpt = load_checkpoint(path, fingerprint) if path is not None else None
     if ckpt is None:
@@ -138,24 +158,44 @@ def _resume(path: Path | None, fingerprint: str, unet: UNet2DModel, hooks: Seque
         if state is not None and hasattr(hook, "load_state_dict"):
             hook.load_state_dict(state)
     log.info("resuming from %s after round %d", path, ckpt["round"])
-    loop = _LoopState({int(k): v for k, v in ckpt["private"].items()}, set(ckpt["seen"]),
-                      list(ckpt["metrics"]), list(ckpt["communication"]))
+    loop = _LoopState(
+        {int(k): v for k, v in ckpt["private"].items()},
+        set(ckpt["seen"]),
+        list(ckpt["metrics"]),
+        list(ckpt["communication"]),
+    )
     return loop, int(ckpt["round"]) + 1
 
 
 def _train_client(
-    local: UNet2DModel, scheduler: DDPMScheduler, data: FederatedData, client: int, rnd: int, seed: int,
-    settings: DiffusionTrainSettings, global_state: State, private: State | None,
+    local: UNet2DModel,
+    scheduler: DDPMScheduler,
+    data: FederatedData,
+    client: int,
+    rnd: int,
+    seed: int,
+    settings: DiffusionTrainSettings,
+    global_state: State,
+    private: State | None,
 ) -> tuple[State, torch.Tensor, int]:
     """One client's round: global model plus its private parts, local Adam; its new state."""
     local.load_state_dict(global_state)
     if private is not None:
         local.load_state_dict(private, strict=False)
     loss_sum, steps = train_local(
-        local, scheduler, data.x_train, data.y_train, data.clients[client],
-        epochs=settings.local_epochs, batch_size=settings.batch_size, lr=settings.lr,
-        label_dropout=settings.label_dropout, num_classes=data.num_classes,
-        generator=client_generator(seed, rnd, client, data.device), round=rnd, client=client,
+        local,
+        scheduler,
+        data.x_train,
+        data.y_train,
+        data.clients[client],
+        epochs=settings.local_epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        label_dropout=settings.label_dropout,
+        num_classes=data.num_classes,
+        generator=client_generator(seed, rnd, client, data.device),
+        round=rnd,
+        client=client,
     )
     return local.state_dict(), loss_sum, steps
 
@@ -185,8 +225,13 @@ def run_federated_diffusion(
     private_names = names_of(parts_map, mode.private)
     loop, start = _resume(checkpoint_path, fingerprint, unet, hooks)
     local = copy.deepcopy(unet)
-    bar = tqdm(range(start, settings.rounds + 1), desc=f"{mode.name} rounds", initial=start - 1,
-               total=settings.rounds, disable=not progress)
+    bar = tqdm(
+        range(start, settings.rounds + 1),
+        desc=f"{mode.name} rounds",
+        initial=start - 1,
+        total=settings.rounds,
+        disable=not progress,
+    )
     for rnd in bar:
         tic = time.perf_counter()
         selected = sample_clients(seed, rnd, num_clients, settings.clients_per_round)
@@ -198,47 +243,90 @@ def run_federated_diffusion(
         steps_total = 0
         for client in selected:
             down_parts = mode.downloads(first_time=client not in loop.seen)
-            state, loss_sum, steps = _train_client(local, scheduler, data, client, rnd, seed, settings,
-                                                   global_state, loop.private.get(client))
+            state, loss_sum, steps = _train_client(
+                local,
+                scheduler,
+                data,
+                client,
+                rnd,
+                seed,
+                settings,
+                global_state,
+                loop.private.get(client),
+            )
             loss_total += loss_sum
             steps_total += steps
             up_names = names_of(parts_map, plan[client])
-            uploads.append(Upload(plan[client], {n: state[n].detach().clone() for n in up_names},
-                                  float(data.client_size(client))))
+            uploads.append(
+                Upload(
+                    plan[client],
+                    {n: state[n].detach().clone() for n in up_names},
+                    float(data.client_size(client)),
+                )
+            )
             if private_names:
                 loop.private[client] = _cpu_clone(state, private_names)
             loop.seen.add(client)
             p_down, b_down = payload_size(global_state, names_of(parts_map, down_parts))
             p_up, b_up = payload_size(state, up_names)
-            this_round.append({"round": rnd, "client": client, "parts_down": _parts_label(down_parts),
-                               "parts_up": _parts_label(plan[client]), "params_down": p_down,
-                               "params_up": p_up, "bytes_down": b_down, "bytes_up": b_up})
+            this_round.append(
+                {
+                    "round": rnd,
+                    "client": client,
+                    "parts_down": _parts_label(down_parts),
+                    "parts_up": _parts_label(plan[client]),
+                    "params_down": p_down,
+                    "params_up": p_up,
+                    "bytes_down": b_down,
+                    "bytes_up": b_up,
+                }
+            )
         unet.load_state_dict(aggregate_parts(global_state, uploads, parts_map))
         loop.comm.extend(this_round)
         row: dict[str, Any] = {
             "round": rnd,
             "train_loss": float(loss_total) / max(steps_total, 1),
             "seconds": time.perf_counter() - tic,
-            **{k: sum(c[k] for c in this_round) for k in ("params_up", "params_down", "bytes_up", "bytes_down")},
+            **{
+                k: sum(c[k] for c in this_round)
+                for k in ("params_up", "params_down", "bytes_up", "bytes_down")
+            },
         }
         for hook in hooks:
             row.update(hook.after_aggregate(unet, rnd))
         due = rnd == settings.rounds or (settings.fid_every and rnd % settings.fid_every == 0)
         if evaluator is not None and due:
             tic = time.perf_counter()
-            row.update(evaluator(rnd, model_states(unet.state_dict(), loop.private, mode, num_clients)))
+            row.update(
+                evaluator(rnd, model_states(unet.state_dict(), loop.private, mode, num_clients))
+            )
             row["eval_seconds"] = time.perf_counter() - tic
         loop.rows.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.4f}")
-        if checkpoint_path is not None and (rnd % settings.checkpoint_every == 0 or rnd == settings.rounds):
-            save_checkpoint(checkpoint_path, {
-                "fingerprint": fingerprint, "round": rnd, "model": unet.state_dict(),
-                "private": loop.private, "seen": sorted(loop.seen), "metrics": loop.rows,
-                "communication": loop.comm,
-                "hooks": [h.state_dict() if hasattr(h, "state_dict") else None for h in hooks],
-            })
+        if checkpoint_path is not None and (
+            rnd % settings.checkpoint_every == 0 or rnd == settings.rounds
+        ):
+            save_checkpoint(
+                checkpoint_path,
+                {
+                    "fingerprint": fingerprint,
+                    "round": rnd,
+                    "model": unet.state_dict(),
+                    "private": loop.private,
+                    "seen": sorted(loop.seen),
+                    "metrics": loop.rows,
+                    "communication": loop.comm,
+                    "hooks": [h.state_dict() if hasattr(h, "state_dict") else None for h in hooks],
+                },
+            )
         if on_round_end is not None:
             on_round_end(rnd, row)
-    return FederatedResult(unet=unet, private=loop.private, rows=loop.rows, communication=loop.comm, mode=mode,
-                           num_clients=num_clients,
-                           model_states=model_states(unet.state_dict(), loop.private, mode, num_clients))
+    return FederatedResult(
+        unet=unet,
+        private=loop.private,
+        rows=loop.rows,
+        communication=loop.comm,
+        mode=mode,
+        num_clients=num_clients,
+        model_states=model_states(unet.state_dict(), loop.private, mode, num_clients),
+    )

@@ -80,7 +80,7 @@ class InceptionFeatures:
     def __call__(self, images: torch.Tensor, batch_size: int = 200) -> np.ndarray:
         out = []
         for start in range(0, len(images), batch_size):
-            x = images[start:start + batch_size].to(self.device)
+            x = images[start : start + batch_size].to(self.device)
             if x.shape[1] == 1:
                 x = x.repeat(1, 3, 1, 1)
             out.append(self.net(x)[0].double().cpu().numpy())
@@ -97,7 +97,9 @@ def inception_weights_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def load_feature_extractor(backend: str, classifier_dir: Path, device: torch.device) -> FeatureExtractor:
+def load_feature_extractor(
+    backend: str, classifier_dir: Path, device: torch.device
+) -> FeatureExtractor:
     """Inception when ``backend == "auto"`` and it loads offline; the classifier otherwise."""
     from feddiff.diffusion.fid_classifier import ClassifierFeatures
 
@@ -107,10 +109,15 @@ def load_feature_extractor(backend: str, classifier_dir: Path, device: torch.dev
             try:
                 return InceptionFeatures(weights, device)
             except Exception as exc:  # noqa: BLE001 - a broken install must not stop the run: fall back, say so
-                log.warning("torch-fidelity Inception did not load (%s); using classifier features", exc)
+                log.warning(
+                    "torch-fidelity Inception did not load (%s); using classifier features", exc
+                )
         else:
-            log.info("Inception FID unavailable offline (torch-fidelity or its weights missing); "
-                     "using %s", KIND_CLASSIFIER)
+            log.info(
+                "Inception FID unavailable offline (torch-fidelity or its weights missing); "
+                "using %s",
+                KIND_CLASSIFIER,
+            )
     elif backend != "classifier":
         raise ValueError(f"unknown FID backend {backend!r}; choose 'auto' or 'classifier'")
     return ClassifierFeatures.load(classifier_dir, device)

@@ -43,13 +43,25 @@ def train_fid_classifier(
     arrays = load_dataset(data_path)
     device = resolve_device(settings.device)
     all_idx = np.arange(len(arrays.y_train))
-    data = FederatedData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test,
-                                     [all_idx], arrays.num_classes, device)
+    data = FederatedData.from_arrays(
+        arrays.x_train,
+        arrays.y_train,
+        arrays.x_test,
+        arrays.y_test,
+        [all_idx],
+        arrays.num_classes,
+        device,
+    )
     seed_everything(settings.seed)
-    model = build_model(settings.model, arrays.num_classes, data.in_channels, data.image_size,
-                        settings.width).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                weight_decay=settings.weight_decay)
+    model = build_model(
+        settings.model, arrays.num_classes, data.in_channels, data.image_size, settings.width
+    ).to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=settings.lr,
+        momentum=settings.momentum,
+        weight_decay=settings.weight_decay,
+    )
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=settings.epochs)
     no_aug = AugmentSettings()
     for epoch in range(1, settings.epochs + 1):
@@ -81,7 +93,9 @@ def train_fid_classifier(
     write_text_atomic(out_dir / INFO_FILE, json.dumps(info, indent=2) + "\n")
     # The weights last: their presence marks a finished artifact.
     with atomic_path(out_dir / MODEL_FILE) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp)
+        )
     return info
 
 
@@ -90,7 +104,9 @@ class ClassifierFeatures:
 
     kind = KIND_CLASSIFIER
 
-    def __init__(self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor, info: dict[str, Any]) -> None:
+    def __init__(
+        self, model: nn.Module, mean: torch.Tensor, std: torch.Tensor, info: dict[str, Any]
+    ) -> None:
         self.model = model.eval()
         self.mean, self.std, self.info = mean, std, info
 
@@ -98,10 +114,14 @@ class ClassifierFeatures:
     def load(cls, directory: Path, device: torch.device) -> ClassifierFeatures:
         directory = Path(directory)
         if not (directory / MODEL_FILE).is_file():
-            raise FileNotFoundError(f"{directory}: no {MODEL_FILE}; run the fid-classifier stage first")
+            raise FileNotFoundError(
+                f"{directory}: no {MODEL_FILE}; run the fid-classifier stage first"
+            )
         info = json.loads((directory / INFO_FILE).read_text())
         s = info["settings"]
-        model = build_model(s["model"], info["num_classes"], info["in_channels"], info["image_size"], s["width"])
+        model = build_model(
+            s["model"], info["num_classes"], info["in_channels"], info["image_size"], s["width"]
+        )
         model.load_state_dict(load_file(str(directory / MODEL_FILE)))
         mean = torch.tensor(info["mean"], device=device)[None, :, None, None]
         std = torch.tensor(info["std"], device=device)[None, :, None, None]
@@ -112,7 +132,7 @@ class ClassifierFeatures:
         device = self.mean.device
         out = []
         for start in range(0, len(images), batch_size):
-            x = images[start:start + batch_size].to(device).float() / 255.0
+            x = images[start : start + batch_size].to(device).float() / 255.0
             feats, _ = self.model((x - self.mean) / self.std)
             out.append(feats.double().cpu().numpy())
         return np.concatenate(out)

@@ -37,7 +37,9 @@ def atomic_dir(target: Path) -> Iterator[Path]:
     try:
         yield tmp
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            old = Path(
+                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
+            )
             os.replace(target, old / target.name)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
@@ -66,7 +68,11 @@ def save_diffusion(
         for name, state in states.items():
             template.load_state_dict(state)
             template.save_pretrained(tmp / model_subdir(name))
-        doc = {**info, "models": {name: model_subdir(name) for name in states}, "scheduler": "scheduler"}
+        doc = {
+            **info,
+            "models": {name: model_subdir(name) for name in states},
+            "scheduler": "scheduler",
+        }
         (tmp / MODEL_INFO).write_text(json.dumps(doc, indent=2) + "\n")
 
 

@@ -77,7 +77,9 @@ def build_mode(name: str) -> Mode:
     return MODE_CLASSES[name]()
 
 
-def usplit_assignment(clients: Sequence[int], rng: np.random.Generator) -> dict[int, frozenset[str]]:
+def usplit_assignment(
+    clients: Sequence[int], rng: np.random.Generator
+) -> dict[int, frozenset[str]]:
     """USPLIT's upload plan for one round.
 
     Clients are shuffled and paired; in a pair one uploads ``up`` and the other

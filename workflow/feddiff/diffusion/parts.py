@@ -21,7 +21,14 @@ if TYPE_CHECKING:
 
 PARTS = ("down", "mid", "up")
 PREFIXES: dict[str, tuple[str, ...]] = {
-    "down": ("conv_in", "time_proj", "time_embedding", "class_embedding", "add_embedding", "down_blocks"),
+    "down": (
+        "conv_in",
+        "time_proj",
+        "time_embedding",
+        "class_embedding",
+        "add_embedding",
+        "down_blocks",
+    ),
     "mid": ("mid_block",),
     "up": ("up_blocks", "conv_norm_out", "conv_act", "conv_out"),
 }
@@ -32,7 +39,9 @@ def part_of(name: str) -> str:
     """The part a state-dict key belongs to."""
     head = name.split(".", 1)[0]
     if head not in _PART_OF:
-        raise ValueError(f"UNet module {head!r} (from {name!r}) belongs to no part; add it to PREFIXES")
+        raise ValueError(
+            f"UNet module {head!r} (from {name!r}) belongs to no part; add it to PREFIXES"
+        )
     return _PART_OF[head]
 
 

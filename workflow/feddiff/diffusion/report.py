@@ -28,15 +28,25 @@ from feddiff.diffusion.fid import KIND_INCEPTION
 from feddiff.diffusion.modes import build_mode
 from feddiff.diffusion.parts import PARTS, names_of, payload_size, split_names
 from feddiff.fl.sampling import sample_clients
-from feddiff.report.tables import format_cell, tex_escape
 from feddiff.report.calibration import CalibratedRun, has_calibration, plot_calibration
+from feddiff.report.tables import format_cell, tex_escape
 from feddiff.utils.atomic import atomic_path, write_text_atomic
 
 KEYS = ["dataset", "partition", "mode"]
 TOTALS = ["params_up", "params_down", "bytes_up", "bytes_down"]
 TABLE_COLUMNS = [
-    *KEYS, "n_seeds", "n_rounds", "fid_kind", "num_samples", "fid_mean", "fid_std",
-    *TOTALS, "params_total", "bytes_total", "up_reduction_vs_full_pct", "total_reduction_vs_full_pct",
+    *KEYS,
+    "n_seeds",
+    "n_rounds",
+    "fid_kind",
+    "num_samples",
+    "fid_mean",
+    "fid_std",
+    *TOTALS,
+    "params_total",
+    "bytes_total",
+    "up_reduction_vs_full_pct",
+    "total_reduction_vs_full_pct",
 ]
 
 
@@ -58,8 +68,12 @@ def load_diffusion_run(run_dir: Path, labels: Mapping[str, Any] | None = None) -
     if not math.isfinite(float(final["fid"])):
         raise ValueError(f"{metrics_path}: the last round has no FID")
     return {
-        **{k: labels[k] for k in KEYS}, "seed": labels["seed"], "n_rounds": int(final["round"]),
-        "fid": float(final["fid"]), "fid_kind": fid["kind"], "num_samples": int(fid["num_samples"]),
+        **{k: labels[k] for k in KEYS},
+        "seed": labels["seed"],
+        "n_rounds": int(final["round"]),
+        "fid": float(final["fid"]),
+        "fid_kind": fid["kind"],
+        "num_samples": int(fid["num_samples"]),
         **{k: int(metrics[k].sum()) for k in TOTALS},
     }
 
@@ -75,23 +89,40 @@ def fid_table(runs: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
             raise ValueError(f"{key}: a seed appears twice")
         kinds = sorted(set(g["fid_kind"]))
         row = dict(zip(KEYS, key))
-        row.update(n_seeds=len(g), n_rounds=int(g["n_rounds"].max()), fid_kind=" / ".join(kinds),
-                   num_samples=int(g["num_samples"].max()), fid_mean=float(g["fid"].mean()),
-                   fid_std=float(g["fid"].std(ddof=1)) if len(g) > 1 else math.nan)
+        row.update(
+            n_seeds=len(g),
+            n_rounds=int(g["n_rounds"].max()),
+            fid_kind=" / ".join(kinds),
+            num_samples=int(g["num_samples"].max()),
+            fid_mean=float(g["fid"].mean()),
+            fid_std=float(g["fid"].std(ddof=1)) if len(g) > 1 else math.nan,
+        )
         row.update({k: float(g[k].mean()) for k in TOTALS})
         rows.append(row)
     table = pd.DataFrame(rows)
     table["params_total"] = table["params_up"] + table["params_down"]
     table["bytes_total"] = table["bytes_up"] + table["bytes_down"]
     full = table[table["mode"] == "full"].set_index(["dataset", "partition"])
-    for col, src in (("up_reduction_vs_full_pct", "params_up"), ("total_reduction_vs_full_pct", "params_total")):
-        ref = [full[src].get((d, p), math.nan) for d, p in zip(table["dataset"], table["partition"])]
-        table[col] = [100.0 * (1 - v / r) if r and not math.isnan(r) else math.nan for v, r in zip(table[src], ref)]
+    for col, src in (
+        ("up_reduction_vs_full_pct", "params_up"),
+        ("total_reduction_vs_full_pct", "params_total"),
+    ):
+        ref = [
+            full[src].get((d, p), math.nan) for d, p in zip(table["dataset"], table["partition"])
+        ]
+        table[col] = [
+            100.0 * (1 - v / r) if r and not math.isnan(r) else math.nan
+            for v, r in zip(table[src], ref)
+        ]
     return table.reindex(columns=TABLE_COLUMNS)
 
 
 def communication_plan(
-    state: Mapping[str, Any], modes: Sequence[str], num_clients: int, clients_per_round: int, rounds: int,
+    state: Mapping[str, Any],
+    modes: Sequence[str],
+    num_clients: int,
+    clients_per_round: int,
+    rounds: int,
     seed: int,
 ) -> pd.DataFrame:
     """Per mode, the values and bytes the round loop would send, summed over all rounds.
@@ -114,21 +145,34 @@ def communication_plan(
             selected = sample_clients(seed, rnd, num_clients, clients_per_round)
             plan = mode.uploads(selected, seed, rnd)
             for client in selected:
-                down = payload_size(state, names_of(parts, mode.downloads(first_time=client not in seen)))
+                down = payload_size(
+                    state, names_of(parts, mode.downloads(first_time=client not in seen))
+                )
                 up = payload_size(state, names_of(parts, plan[client]))
                 seen.add(client)
                 totals["params_down"] += down[0]
                 totals["bytes_down"] += down[1]
                 totals["params_up"] += up[0]
                 totals["bytes_up"] += up[1]
-        rows.append({"mode": name, **{f"part_{p}": size[p] for p in PARTS}, "params_model": sum(size.values()),
-                     "rounds": rounds, "clients_per_round": clients_per_round,
-                     "params_up_per_round": totals["params_up"] / rounds,
-                     "params_down_per_round": totals["params_down"] / rounds, **totals,
-                     "params_total": totals["params_up"] + totals["params_down"]})
+        rows.append(
+            {
+                "mode": name,
+                **{f"part_{p}": size[p] for p in PARTS},
+                "params_model": sum(size.values()),
+                "rounds": rounds,
+                "clients_per_round": clients_per_round,
+                "params_up_per_round": totals["params_up"] / rounds,
+                "params_down_per_round": totals["params_down"] / rounds,
+                **totals,
+                "params_total": totals["params_up"] + totals["params_down"],
+            }
+        )
     table = pd.DataFrame(rows)
     full = table.loc[table["mode"] == "full"]
-    for col, src in (("up_reduction_vs_full_pct", "params_up"), ("total_reduction_vs_full_pct", "params_total")):
+    for col, src in (
+        ("up_reduction_vs_full_pct", "params_up"),
+        ("total_reduction_vs_full_pct", "params_total"),
+    ):
         ref = float(full[src].iloc[0]) if len(full) else math.nan
         table[col] = [100.0 * (1 - v / ref) if ref else math.nan for v in table[src]]
     return table
@@ -145,8 +189,17 @@ def _pct(x: float) -> str:
     return "–" if math.isnan(x) else f"{x + 0.0:.1f}%"  # + 0.0: no "-0.0%"
 
 
-HEADER = ["partition", "mode", "FID [kind]", "params up", "params down", "params total", "MB sent",
-          "upload saved vs FULL", "total saved vs FULL"]
+HEADER = [
+    "partition",
+    "mode",
+    "FID [kind]",
+    "params up",
+    "params down",
+    "params total",
+    "MB sent",
+    "upload saved vs FULL",
+    "total saved vs FULL",
+]
 
 
 def _header(block: pd.DataFrame) -> list[str]:
@@ -156,40 +209,69 @@ def _header(block: pd.DataFrame) -> list[str]:
 
 
 def _body(block: pd.DataFrame) -> list[list[str]]:
-    return [[str(r.partition), str(r.mode), format_cell(r.fid_mean, r.fid_std, int(r.n_seeds)),
-             _human(r.params_up), _human(r.params_down), _human(r.params_total),
-             f"{r.bytes_total / 1e6:.1f}", _pct(r.up_reduction_vs_full_pct), _pct(r.total_reduction_vs_full_pct)]
-            for r in block.itertuples(index=False)]
+    return [
+        [
+            str(r.partition),
+            str(r.mode),
+            format_cell(r.fid_mean, r.fid_std, int(r.n_seeds)),
+            _human(r.params_up),
+            _human(r.params_down),
+            _human(r.params_total),
+            f"{r.bytes_total / 1e6:.1f}",
+            _pct(r.up_reduction_vs_full_pct),
+            _pct(r.total_reduction_vs_full_pct),
+        ]
+        for r in block.itertuples(index=False)
+    ]
 
 
 def legend(block: pd.DataFrame) -> str:
     kinds = " / ".join(sorted(set(block["fid_kind"])))
     seeds = sorted({int(n) for n in block["n_seeds"]})
-    spread = "single seed (no std)" if seeds == [1] else f"mean ± std over {'–'.join(map(str, seeds))} seeds"
-    return (f"FID = {kinds}, {int(block['num_samples'].max())} generated samples vs the test split after "
-            f"the last round (UDEC/ULATDEC: mean over the per-client models); {spread}. Params = "
-            "floating-point values sent over all rounds and clients (up: client to server, down: server "
-            "to client); saved vs FULL = 1 − params / FULL's params in the same setting.")
+    spread = (
+        "single seed (no std)"
+        if seeds == [1]
+        else f"mean ± std over {'–'.join(map(str, seeds))} seeds"
+    )
+    return (
+        f"FID = {kinds}, {int(block['num_samples'].max())} generated samples vs the test split after "
+        f"the last round (UDEC/ULATDEC: mean over the per-client models); {spread}. Params = "
+        "floating-point values sent over all rounds and clients (up: client to server, down: server "
+        "to client); saved vs FULL = 1 − params / FULL's params in the same setting."
+    )
 
 
 def render_markdown(table: pd.DataFrame) -> str:
     out = ["# FedDiffuse: FID and communication", ""]
     for dataset, block in table.groupby("dataset", sort=False):
-        out += [f"## {dataset}", "", "| " + " | ".join(_header(block)) + " |",
-                "|" + "|".join([":---", ":---"] + ["---:"] * (len(HEADER) - 2)) + "|"]
-        out += ["| " + " | ".join(c.replace("|", r"\|") for c in row) + " |" for row in _body(block)]
+        out += [
+            f"## {dataset}",
+            "",
+            "| " + " | ".join(_header(block)) + " |",
+            "|" + "|".join([":---", ":---"] + ["---:"] * (len(HEADER) - 2)) + "|",
+        ]
+        out += [
+            "| " + " | ".join(c.replace("|", r"\|") for c in row) + " |" for row in _body(block)
+        ]
         out += ["", f"*{legend(block)}*", ""]
     return "\n".join(out)
 
 
 def render_latex(table: pd.DataFrame) -> str:
-    out = ["% Generated by feddiff.diffusion.report -- do not edit. Requires \\usepackage{booktabs}."]
+    out = [
+        "% Generated by feddiff.diffusion.report -- do not edit. Requires \\usepackage{booktabs}."
+    ]
     for dataset, block in table.groupby("dataset", sort=False):
-        out += [r"\begin{table}[t]", r"\centering",
-                rf"\caption{{{tex_escape(f'FedDiffuse on {dataset}. ' + legend(block))}}}",
-                rf"\label{{tab:feddiffuse-{''.join(c if c.isalnum() else '-' for c in str(dataset))}}}",
-                r"\begin{tabular}{ll" + "r" * (len(HEADER) - 2) + "}", r"\toprule",
-                " & ".join(tex_escape(h) for h in _header(block)) + r" \\", r"\midrule"]
+        out += [
+            r"\begin{table}[t]",
+            r"\centering",
+            rf"\caption{{{tex_escape(f'FedDiffuse on {dataset}. ' + legend(block))}}}",
+            rf"\label{{tab:feddiffuse-{''.join(c if c.isalnum() else '-' for c in str(dataset))}}}",
+            r"\begin{tabular}{ll" + "r" * (len(HEADER) - 2) + "}",
+            r"\toprule",
+            " & ".join(tex_escape(h) for h in _header(block)) + r" \\",
+            r"\midrule",
+        ]
         out += [" & ".join(tex_escape(c) for c in row) + r" \\" for row in _body(block)]
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(out)
@@ -208,9 +290,22 @@ def build_figure(table: pd.DataFrame) -> Figure:
         for r in block.itertuples(index=False):
             i = modes.index(r.mode)
             yerr = None if math.isnan(r.fid_std) else r.fid_std
-            ax.errorbar(r.params_total, r.fid_mean, yerr=yerr, fmt=markers[i % len(markers)],
-                        color=f"C{i}", label=r.mode, capsize=3)
-            ax.annotate(r.mode, (r.params_total, r.fid_mean), textcoords="offset points", xytext=(4, 4), fontsize=8)
+            ax.errorbar(
+                r.params_total,
+                r.fid_mean,
+                yerr=yerr,
+                fmt=markers[i % len(markers)],
+                color=f"C{i}",
+                label=r.mode,
+                capsize=3,
+            )
+            ax.annotate(
+                r.mode,
+                (r.params_total, r.fid_mean),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=8,
+            )
         ax.set_xscale("log")
         ax.margins(x=0.15, y=0.12)  # room for the mode annotations
         ax.set_xlabel("parameters sent (up + down, all rounds)")
@@ -224,7 +319,9 @@ def build_figure(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def make_diffusion_report(manifest: Sequence[Mapping[str, Any]], tables_dir: Path, figures_dir: Path) -> pd.DataFrame:
+def make_diffusion_report(
+    manifest: Sequence[Mapping[str, Any]], tables_dir: Path, figures_dir: Path
+) -> pd.DataFrame:
     """Write ``diffusion_fid.{csv,md,tex}`` and ``diffusion_fid_vs_params.{png,pdf}``."""
     runs = [load_diffusion_run(Path(m["run_dir"]), m.get("labels")) for m in manifest]
     table = fid_table(runs)
@@ -243,8 +340,13 @@ def make_diffusion_report(manifest: Sequence[Mapping[str, Any]], tables_dir: Pat
     for item, run in zip(manifest, runs):
         metrics = pd.read_csv(Path(item["run_dir"]) / "metrics.csv")
         if has_calibration(metrics):
-            calibrated.append(CalibratedRun(run["dataset"], run["partition"], f"{run['mode']} (seed {run['seed']})",
-                                            metrics))
+            calibrated.append(
+                CalibratedRun(
+                    run["dataset"], run["partition"], f"{run['mode']} (seed {run['seed']})", metrics
+                )
+            )
     if calibrated:  # FedDDPM / FedDDPM+ on the global DDPM
-        plot_calibration(calibrated, Path(figures_dir) / "diffusion_calibration.png", "auxiliary denoising loss")
+        plot_calibration(
+            calibrated, Path(figures_dir) / "diffusion_calibration.png", "auxiliary denoising loss"
+        )
     return table

@@ -76,9 +76,17 @@ class FIDEvaluator:
     per-model distances are kept for the grids and ``fid.json``.
     """
 
-    def __init__(self, template: torch.nn.Module, scheduler_config: dict, settings: DiffusionSettings,
-                 extractor: FeatureExtractor, test_images: torch.Tensor, test_labels: np.ndarray,
-                 num_classes: int, seed: int) -> None:
+    def __init__(
+        self,
+        template: torch.nn.Module,
+        scheduler_config: dict,
+        settings: DiffusionSettings,
+        extractor: FeatureExtractor,
+        test_images: torch.Tensor,
+        test_labels: np.ndarray,
+        num_classes: int,
+        seed: int,
+    ) -> None:
         self.scratch = copy.deepcopy(template)
         self.scheduler_config = dict(scheduler_config)
         self.sampling = settings.sampling
@@ -98,27 +106,53 @@ class FIDEvaluator:
             self.scratch.load_state_dict(state)
             gen = torch_generator(derived_seed(self.seed, round, 0xF1D), self.scratch.device)
             labels = torch.as_tensor(self.labels) if self.labels is not None else None
-            images = generate(self.scratch, self.scheduler_config, labels, s.num_samples, sampler=s.sampler,
-                              steps=s.steps, eta=s.eta, guidance_scale=s.guidance_scale,
-                              null_label=null_class(self.num_classes), generator=gen,
-                              batch_size=s.batch_size)
+            images = generate(
+                self.scratch,
+                self.scheduler_config,
+                labels,
+                s.num_samples,
+                sampler=s.sampler,
+                steps=s.steps,
+                eta=s.eta,
+                guidance_scale=s.guidance_scale,
+                null_label=null_class(self.num_classes),
+                generator=gen,
+                batch_size=s.batch_size,
+            )
             per_model[name] = frechet_distance(self.extractor(images), self.reference)
             self.samples[name] = images
         self.results[round] = per_model
         return {"fid": float(np.mean(list(per_model.values()))), "fid_kind": self.extractor.kind}
 
 
-def diffusion_calibrator(calibration: Mapping[str, Any], data: FederatedData, unet: torch.nn.Module, scheduler: Any,
-                         cfg: DiffusionSettings, seed: int, data_fingerprint: str) -> ServerCalibrator:
+def diffusion_calibrator(
+    calibration: Mapping[str, Any],
+    data: FederatedData,
+    unet: torch.nn.Module,
+    scheduler: Any,
+    cfg: DiffusionSettings,
+    seed: int,
+    data_fingerprint: str,
+) -> ServerCalibrator:
     """FedDDPM's server step for the federated DDPM: the denoising loss on the auxiliary
     images (with their labels when the UNet is class-conditional), Adam at the local lr
     unless the calibration sets its own."""
     params = CalibrationParams(**dict(calibration))
     params.check()
-    images, labels = load_auxiliary_tensors(str(params.auxiliary), data.x_train, data.num_classes, data_fingerprint)
+    images, labels = load_auxiliary_tensors(
+        str(params.auxiliary), data.x_train, data.num_classes, data_fingerprint
+    )
     objective = DenoisingObjective(scheduler, is_conditional(unet))
-    return ServerCalibrator(params, images, labels, objective, adam(), lr=cfg.training.lr, seed=seed,
-                            eval_batch_size=cfg.training.batch_size * 4)
+    return ServerCalibrator(
+        params,
+        images,
+        labels,
+        objective,
+        adam(),
+        lr=cfg.training.lr,
+        seed=seed,
+        eval_batch_size=cfg.training.batch_size * 4,
+    )
 
 
 def diffuse_train(
@@ -140,32 +174,73 @@ def diffuse_train(
     arrays = load_dataset(data_path)
     clients, _meta = load_partition(partition_path)
     device = resolve_device(cfg.training.device)
-    data = FederatedData.from_arrays(arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test,
-                                     clients, arrays.num_classes, device)
+    data = FederatedData.from_arrays(
+        arrays.x_train,
+        arrays.y_train,
+        arrays.x_test,
+        arrays.y_test,
+        clients,
+        arrays.num_classes,
+        device,
+    )
     seed_everything(seed)
     unet = build_unet(cfg.unet, data.in_channels, data.image_size, arrays.num_classes).to(device)
     scheduler = build_scheduler(cfg.scheduler)
     extractor = load_feature_extractor(cfg.fid.backend, classifier_dir, device)
-    evaluator = FIDEvaluator(unet, dict(scheduler.config), cfg, extractor, data.x_test, arrays.y_test,
-                             arrays.num_classes, seed)
+    evaluator = FIDEvaluator(
+        unet,
+        dict(scheduler.config),
+        cfg,
+        extractor,
+        data.x_test,
+        arrays.y_test,
+        arrays.num_classes,
+        seed,
+    )
     hooks = list(hooks)
     if settings.get("calibration"):  # FedDDPM / FedDDPM+ on the global model after aggregation
-        hooks.append(diffusion_calibrator(settings["calibration"], data, unet, scheduler, cfg, seed,
-                                          dataset_fingerprint(data_path)))
+        hooks.append(
+            diffusion_calibrator(
+                settings["calibration"],
+                data,
+                unet,
+                scheduler,
+                cfg,
+                seed,
+                dataset_fingerprint(data_path),
+            )
+        )
     fingerprint = run_fingerprint(
-        {**dict(settings), "fid_kind": extractor.kind,
-         "classifier": hashlib.sha256((Path(classifier_dir) / "model.safetensors").read_bytes()).hexdigest()},
-        data_path, partition_path,
+        {
+            **dict(settings),
+            "fid_kind": extractor.kind,
+            "classifier": hashlib.sha256(
+                (Path(classifier_dir) / "model.safetensors").read_bytes()
+            ).hexdigest(),
+        },
+        data_path,
+        partition_path,
     )
     result = run_federated_diffusion(
-        data, unet, scheduler, mode, cfg.training, seed,
-        checkpoint_path=out_dir / "checkpoint.pt", fingerprint=fingerprint, hooks=hooks,
-        evaluator=evaluator, on_round_end=on_round_end, progress=progress,
+        data,
+        unet,
+        scheduler,
+        mode,
+        cfg.training,
+        seed,
+        checkpoint_path=out_dir / "checkpoint.pt",
+        fingerprint=fingerprint,
+        hooks=hooks,
+        evaluator=evaluator,
+        on_round_end=on_round_end,
+        progress=progress,
     )
     last = cfg.training.rounds
     if last not in evaluator.results:  # killed after the last checkpoint: re-score (deterministic)
         evaluator(last, result.model_states)
-    _write_outputs(out_dir, cfg, settings, labels, result, evaluator, unet, scheduler, arrays, device)
+    _write_outputs(
+        out_dir, cfg, settings, labels, result, evaluator, unet, scheduler, arrays, device
+    )
     metrics = pd.DataFrame(result.rows)
     extra = [c for c in metrics.columns if c not in METRIC_COLUMNS]
     metrics = metrics.reindex(columns=METRIC_COLUMNS + extra)
@@ -175,17 +250,32 @@ def diffuse_train(
     return metrics
 
 
-def _write_outputs(out_dir: Path, cfg: DiffusionSettings, settings: Mapping[str, Any],
-                   labels: Mapping[str, Any] | None, result: Any, evaluator: FIDEvaluator,
-                   unet: torch.nn.Module, scheduler: Any, arrays: Any, device: torch.device) -> None:
+def _write_outputs(
+    out_dir: Path,
+    cfg: DiffusionSettings,
+    settings: Mapping[str, Any],
+    labels: Mapping[str, Any] | None,
+    result: Any,
+    evaluator: FIDEvaluator,
+    unet: torch.nn.Module,
+    scheduler: Any,
+    arrays: Any,
+    device: torch.device,
+) -> None:
     mode = result.mode
     parts_map = split_names(unet)
     state = unet.state_dict()
     part_sizes = {p: payload_size(state, parts_map[p])[0] for p in PARTS}
-    layout = {"mode": mode.name, "shared_parts": sorted(mode.shared), "private_parts": sorted(mode.private)}
+    layout = {
+        "mode": mode.name,
+        "shared_parts": sorted(mode.shared),
+        "private_parts": sorted(mode.private),
+    }
     save_diffusion(out_dir / "model", copy.deepcopy(unet), scheduler, result.model_states, layout)
     for name, images in evaluator.samples.items():
-        rows = grid_indices(evaluator.labels, len(images), cfg.sampling.grid_per_class, arrays.num_classes)
+        rows = grid_indices(
+            evaluator.labels, len(images), cfg.sampling.grid_per_class, arrays.num_classes
+        )
         save_grid(images, rows, out_dir / "samples" / f"{name}.png")
     final = evaluator.results[cfg.training.rounds]
     values = np.array(list(final.values()))
@@ -199,7 +289,9 @@ def _write_outputs(out_dir: Path, cfg: DiffusionSettings, settings: Mapping[str,
         "mean": float(values.mean()),
         "std": float(values.std(ddof=1)) if len(values) > 1 else None,
         "per_model": final,
-        "rounds_participated": {f"client{k}": int(participation.get(k, 0)) for k in range(result.num_clients)},
+        "rounds_participated": {
+            f"client{k}": int(participation.get(k, 0)) for k in range(result.num_clients)
+        },
     }
     write_text_atomic(out_dir / "fid.json", json.dumps(fid_doc, indent=2) + "\n")
     with atomic_path(out_dir / "communication.csv") as tmp:

@@ -74,7 +74,7 @@ def generate(
         n = min(batch_size, num - start)
         sched = _sampler(sampler, scheduler_config, steps)
         x = torch.randn((n, c, s, s), device=device, generator=generator)
-        y = labels[start:start + n].to(device) if conditional and labels is not None else None
+        y = labels[start : start + n].to(device) if conditional and labels is not None else None
         for t in sched.timesteps:
             tt = torch.full((n,), int(t), device=device, dtype=torch.long)
             eps = unet(x, tt, class_labels=y).sample
@@ -89,11 +89,13 @@ def generate(
     return torch.cat(out)
 
 
-def grid_indices(labels: np.ndarray | None, num: int, per_class: int, num_classes: int) -> list[list[int]]:
+def grid_indices(
+    labels: np.ndarray | None, num: int, per_class: int, num_classes: int
+) -> list[list[int]]:
     """Rows of sample indices: one row per class (its first samples), or plain rows."""
     if labels is None:
         idx = list(range(min(num, per_class * num_classes)))
-        return [idx[i:i + per_class] for i in range(0, len(idx), per_class)]
+        return [idx[i : i + per_class] for i in range(0, len(idx), per_class)]
     rows = []
     for c in range(num_classes):
         hits = np.flatnonzero(np.asarray(labels) == c)[:per_class].tolist()
@@ -115,7 +117,7 @@ def save_grid(images: torch.Tensor, rows: list[list[int]], path: Path, scale: in
     for i, row in enumerate(rows):
         for j, k in enumerate(row):
             y0, x0 = pad + i * (h + pad), pad + j * (w + pad)
-            canvas[y0:y0 + h, x0:x0 + w] = arr[k]
+            canvas[y0 : y0 + h, x0 : x0 + w] = arr[k]
     img = Image.fromarray(canvas[..., 0] if c == 1 else canvas)
     img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
     with atomic_path(path) as tmp:

@@ -39,7 +39,9 @@ class UNetSettings:
     class_conditional: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "block_out_channels", tuple(int(c) for c in self.block_out_channels))
+        object.__setattr__(
+            self, "block_out_channels", tuple(int(c) for c in self.block_out_channels)
+        )
         object.__setattr__(self, "attention", tuple(bool(a) for a in self.attention))
 
     def check(self) -> None:
@@ -87,13 +89,23 @@ class DiffusionTrainSettings:
     fid_every: int = 0
 
     def check(self) -> None:
-        for name in ("rounds", "clients_per_round", "local_epochs", "batch_size", "checkpoint_every"):
+        for name in (
+            "rounds",
+            "clients_per_round",
+            "local_epochs",
+            "batch_size",
+            "checkpoint_every",
+        ):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"diffusion.training.{name} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(
+                    f"diffusion.training.{name} must be >= 1, got {getattr(self, name)}"
+                )
         if self.lr <= 0:
             raise ValueError(f"diffusion.training.lr must be > 0, got {self.lr}")
         if not 0 <= self.label_dropout < 1:
-            raise ValueError(f"diffusion.training.label_dropout must be in [0, 1), got {self.label_dropout}")
+            raise ValueError(
+                f"diffusion.training.label_dropout must be in [0, 1), got {self.label_dropout}"
+            )
         if self.fid_every < 0:
             raise ValueError(f"diffusion.training.fid_every must be >= 0, got {self.fid_every}")
 
@@ -113,12 +125,18 @@ class SamplingSettings:
 
     def check(self) -> None:
         if self.sampler not in SAMPLERS:
-            raise ValueError(f"diffusion.sampling.sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+            raise ValueError(
+                f"diffusion.sampling.sampler must be one of {SAMPLERS}, got {self.sampler!r}"
+            )
         for name in ("steps", "num_samples", "batch_size", "grid_per_class"):
             if int(getattr(self, name)) < 1:
-                raise ValueError(f"diffusion.sampling.{name} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(
+                    f"diffusion.sampling.{name} must be >= 1, got {getattr(self, name)}"
+                )
         if self.num_samples < 2:
-            raise ValueError("diffusion.sampling.num_samples must be >= 2 (a covariance needs two samples)")
+            raise ValueError(
+                "diffusion.sampling.num_samples must be >= 2 (a covariance needs two samples)"
+            )
 
 
 @dataclass(frozen=True)
@@ -146,7 +164,9 @@ class FIDSettings:
 
     def check(self) -> None:
         if self.backend not in FID_BACKENDS:
-            raise ValueError(f"diffusion.fid.backend must be one of {FID_BACKENDS}, got {self.backend!r}")
+            raise ValueError(
+                f"diffusion.fid.backend must be one of {FID_BACKENDS}, got {self.backend!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -170,7 +190,9 @@ class DiffusionSettings:
         if unknown:
             raise ValueError(f"diffusion: unknown key(s) {unknown}; known keys are {sorted(known)}")
         fid = dict(data.get("fid") or {})
-        fid["classifier"] = _build(ClassifierSettings, fid.get("classifier"), "diffusion.fid.classifier")
+        fid["classifier"] = _build(
+            ClassifierSettings, fid.get("classifier"), "diffusion.fid.classifier"
+        )
         settings = cls(
             unet=_build(UNetSettings, data.get("unet"), "diffusion.unet"),
             scheduler=_build(SchedulerSettings, data.get("scheduler"), "diffusion.scheduler"),
@@ -178,7 +200,13 @@ class DiffusionSettings:
             sampling=_build(SamplingSettings, data.get("sampling"), "diffusion.sampling"),
             fid=_build(FIDSettings, fid, "diffusion.fid"),
         )
-        for part in (settings.unet, settings.scheduler, settings.training, settings.sampling, settings.fid):
+        for part in (
+            settings.unet,
+            settings.scheduler,
+            settings.training,
+            settings.sampling,
+            settings.fid,
+        ):
             part.check()
         return settings
 

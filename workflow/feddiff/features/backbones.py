@@ -19,11 +19,10 @@ alternatives instead of waiting on connection timeouts.
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 import hashlib
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -52,11 +51,15 @@ def hub_offline() -> bool:
 
 def _alternatives(backbone: str) -> str:
     if backbone == "ddpm":
-        return ("give a folder with unet/ and scheduler/ (e.g. a federated DDPM run's model/), "
-                "or `diffusion:` to use the pipeline's own federated DDPM")
-    return ("give a local diffusers Stable Diffusion folder (e.g. one written by "
-            "StableDiffusionPipeline.save_pretrained), download the model into the Hugging Face "
-            "cache while online, or use `backbone: ddpm` with the pipeline's own federated DDPM")
+        return (
+            "give a folder with unet/ and scheduler/ (e.g. a federated DDPM run's model/), "
+            "or `diffusion:` to use the pipeline's own federated DDPM"
+        )
+    return (
+        "give a local diffusers Stable Diffusion folder (e.g. one written by "
+        "StableDiffusionPipeline.save_pretrained), download the model into the Hugging Face "
+        "cache while online, or use `backbone: ddpm` with the pipeline's own federated DDPM"
+    )
 
 
 def resolve_model_dir(ref: str, backbone: str, key: str = "features.model") -> Path:
@@ -70,7 +73,9 @@ def resolve_model_dir(ref: str, backbone: str, key: str = "features.model") -> P
     from huggingface_hub import snapshot_download
 
     try:
-        return Path(snapshot_download(ref, local_files_only=True, allow_patterns=_DOWNLOAD_PATTERNS))
+        return Path(
+            snapshot_download(ref, local_files_only=True, allow_patterns=_DOWNLOAD_PATTERNS)
+        )
     except Exception as exc:  # noqa: BLE001 - every failure means "not in the cache"
         cached_error = exc
     if hub_offline():
@@ -133,9 +138,13 @@ def preprocess(images: torch.Tensor, size: int, channels: int) -> torch.Tensor:
     if x.shape[1] == 1 and channels == 3:
         x = x.repeat(1, 3, 1, 1)
     if x.shape[1] != channels:
-        raise ValueError(f"images have {x.shape[1]} channels but the diffusion model takes {channels}")
+        raise ValueError(
+            f"images have {x.shape[1]} channels but the diffusion model takes {channels}"
+        )
     if x.shape[-1] != size or x.shape[-2] != size:
-        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = F.interpolate(
+            x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
     return x
 
 
@@ -176,16 +185,26 @@ class Backbone(ABC):
 class StableDiffusionBackbone(Backbone):
     """Stable Diffusion through diffusers; text prompts are the conditions."""
 
-    def __init__(self, model_dir: Path, device: torch.device, dtype: torch.dtype, image_size: int | None) -> None:
+    def __init__(
+        self, model_dir: Path, device: torch.device, dtype: torch.dtype, image_size: int | None
+    ) -> None:
         from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
         from transformers import CLIPTextModel, CLIPTokenizer
 
         self.device, self.dtype = device, dtype
-        self.vae = AutoencoderKL.from_pretrained(model_dir, subfolder="vae", torch_dtype=dtype).to(device).eval()
-        self.unet = UNet2DConditionModel.from_pretrained(model_dir, subfolder="unet", torch_dtype=dtype)
+        self.vae = (
+            AutoencoderKL.from_pretrained(model_dir, subfolder="vae", torch_dtype=dtype)
+            .to(device)
+            .eval()
+        )
+        self.unet = UNet2DConditionModel.from_pretrained(
+            model_dir, subfolder="unet", torch_dtype=dtype
+        )
         self.unet.to(device).eval()
         self.tokenizer = CLIPTokenizer.from_pretrained(model_dir, subfolder="tokenizer")
-        self.text_encoder = CLIPTextModel.from_pretrained(model_dir, subfolder="text_encoder", torch_dtype=dtype)
+        self.text_encoder = CLIPTextModel.from_pretrained(
+            model_dir, subfolder="text_encoder", torch_dtype=dtype
+        )
         self.text_encoder.to(device).eval()
         # The reference code's scheduler; add_noise is the same for every DDPM-family one.
         self.scheduler = DDIMScheduler.from_pretrained(model_dir, subfolder="scheduler")
@@ -201,12 +220,19 @@ class StableDiffusionBackbone(Backbone):
     @torch.no_grad()
     def encode_prompts(self, prompts: Sequence[str]) -> torch.Tensor:
         """CLIP last hidden states, as StableDiffusionPipeline.encode_prompt computes them."""
-        tokens = self.tokenizer(list(prompts), padding="max_length", truncation=True,
-                                max_length=self.tokenizer.model_max_length, return_tensors="pt")
+        tokens = self.tokenizer(
+            list(prompts),
+            padding="max_length",
+            truncation=True,
+            max_length=self.tokenizer.model_max_length,
+            return_tensors="pt",
+        )
         mask = None
         if getattr(self.text_encoder.config, "use_attention_mask", False):
             mask = tokens.attention_mask.to(self.device)
-        return self.text_encoder(tokens.input_ids.to(self.device), attention_mask=mask)[0].to(self.dtype)
+        return self.text_encoder(tokens.input_ids.to(self.device), attention_mask=mask)[0].to(
+            self.dtype
+        )
 
     def set_conditions(self, conditions: Conditions) -> None:
         self._embeds = self.encode_prompts([str(c) for c in conditions.all])
@@ -219,12 +245,23 @@ class StableDiffusionBackbone(Backbone):
 class DDPMBackbone(Backbone):
     """A class-conditional pixel-space UNet2DModel; class labels are the conditions."""
 
-    def __init__(self, model_dir: Path, device: torch.device, dtype: torch.dtype, image_size: int | None,
-                 num_classes: int, key: str = "features.model") -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        device: torch.device,
+        dtype: torch.dtype,
+        image_size: int | None,
+        num_classes: int,
+        key: str = "features.model",
+    ) -> None:
         from diffusers import DDPMScheduler, UNet2DModel
 
         self.device, self.dtype = device, dtype
-        self.unet = UNet2DModel.from_pretrained(model_dir, subfolder="unet", torch_dtype=dtype).to(device).eval()
+        self.unet = (
+            UNet2DModel.from_pretrained(model_dir, subfolder="unet", torch_dtype=dtype)
+            .to(device)
+            .eval()
+        )
         self.scheduler = DDPMScheduler.from_pretrained(model_dir, subfolder="scheduler")
         embeds = self.unet.config.num_class_embeds
         if embeds != num_classes + 1:
@@ -242,7 +279,9 @@ class DDPMBackbone(Backbone):
         return x.to(self.device, self.dtype)
 
     def set_conditions(self, conditions: Conditions) -> None:
-        self._labels = torch.tensor([int(c) for c in conditions.all], dtype=torch.long, device=self.device)
+        self._labels = torch.tensor(
+            [int(c) for c in conditions.all], dtype=torch.long, device=self.device
+        )
 
     def unet_kwargs(self, cond_rows: torch.Tensor) -> dict[str, torch.Tensor]:
         assert self._labels is not None, "set_conditions first"
@@ -267,8 +306,15 @@ def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return getattr(torch, name)
 
 
-def load_backbone(backbone: str, model_dir: Path, device: torch.device, dtype: torch.dtype,
-                  image_size: int | None, num_classes: int, key: str = "features.model") -> Backbone:
+def load_backbone(
+    backbone: str,
+    model_dir: Path,
+    device: torch.device,
+    dtype: torch.dtype,
+    image_size: int | None,
+    num_classes: int,
+    key: str = "features.model",
+) -> Backbone:
     if backbone == "ddpm":
         return DDPMBackbone(model_dir, device, dtype, image_size, num_classes, key)
     return StableDiffusionBackbone(model_dir, device, dtype, image_size)

@@ -34,8 +34,13 @@ class BlockCapture:
     ``stop_early=False`` lets the forward pass finish, for comparisons.
     """
 
-    def __init__(self, unet: nn.Module, blocks: Sequence[int], stop_early: bool = True,
-                 where: str = "features.blocks") -> None:
+    def __init__(
+        self,
+        unet: nn.Module,
+        blocks: Sequence[int],
+        stop_early: bool = True,
+        where: str = "features.blocks",
+    ) -> None:
         num = len(unet.up_blocks)
         bad = [b for b in blocks if not 0 <= b < num]
         if bad:

@@ -61,10 +61,14 @@ def features_tag(settings: Mapping[str, Any]) -> str:
     return f"{head}-ss-{digest}" if s["mode"] == "self_supervised" else f"{head}-{digest}"
 
 
-def _diffusion_run(config: Mapping[str, Any], name: str, ref: Mapping[str, Any], dataset: str) -> Any:
+def _diffusion_run(
+    config: Mapping[str, Any], name: str, ref: Mapping[str, Any], dataset: str
+) -> Any:
     where = f"features.{name}.diffusion"
     if not config.get("diffusion"):
-        raise ConfigError(f"{where}: the config has no diffusion section to take the federated DDPM from")
+        raise ConfigError(
+            f"{where}: the config has no diffusion section to take the federated DDPM from"
+        )
     wanted = (dataset, ref["partition"], ref.get("mode", "full"), int(ref.get("seed", 0)))
     for run in expand_diffusion_runs(config):
         if (run.dataset, run.partition, run.mode, run.seed) == wanted and run.calibration is None:
@@ -75,7 +79,9 @@ def _diffusion_run(config: Mapping[str, Any], name: str, ref: Mapping[str, Any],
     )
 
 
-def _split_entry(entry: Mapping[str, Any], name: str) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
+def _split_entry(
+    entry: Mapping[str, Any], name: str
+) -> tuple[dict[str, Any], Mapping[str, Any] | None]:
     """The entry's FeatureSettings keys and its ``diffusion`` reference (if any), checked."""
     entry = dict(entry)
     ref = entry.pop("diffusion", None)
@@ -94,7 +100,9 @@ def _settings(entry: dict[str, Any], name: str) -> FeatureSettings:
         raise ConfigError(str(exc)) from exc
 
 
-def resolve_entry(config: Mapping[str, Any], name: str, dataset: str) -> tuple[dict[str, Any], str | None]:
+def resolve_entry(
+    config: Mapping[str, Any], name: str, dataset: str
+) -> tuple[dict[str, Any], str | None]:
     """(FeatureSettings dict, DAG input that makes the model) of entry ``name`` on ``dataset``."""
     entries = config.get("features") or {}
     if name not in entries:
@@ -167,4 +175,6 @@ def check_features(config: Mapping[str, Any]) -> None:
                     try:
                         feature_target(config, config["methods"][method]["features"], dataset)
                     except ConfigError as exc:
-                        raise ConfigError(f"experiments.{exp_name}: method {method} on {dataset}: {exc}") from exc
+                        raise ConfigError(
+                            f"experiments.{exp_name}: method {method} on {dataset}: {exc}"
+                        ) from exc

@@ -110,14 +110,17 @@ class Plan:
     info: dict[str, Any]
 
 
-def make_plan(data_path: Path, settings: FeatureSettings, class_names: list[str],
-              where: str = "features") -> Plan:
+def make_plan(
+    data_path: Path, settings: FeatureSettings, class_names: list[str], where: str = "features"
+) -> Plan:
     device = resolve_device(settings.device)
     dtype = resolve_dtype(settings.dtype, device)
     model_dir = resolve_model_dir(settings.model_ref, settings.backbone, key=f"{where}.model")
     if settings.backbone == "ddpm":
         model_dir = ddpm_model_dir(model_dir)
-    fingerprint = model_fingerprint(model_dir, DDPM_PARTS if settings.backbone == "ddpm" else SD_PARTS)
+    fingerprint = model_fingerprint(
+        model_dir, DDPM_PARTS if settings.backbone == "ddpm" else SD_PARTS
+    )
     image_size = int(settings.image_size or default_image_size(settings.backbone, model_dir))
     conditions = build_conditions(settings, class_names)
     dtype_name = str(dtype).removeprefix("torch.")
@@ -150,7 +153,9 @@ def make_plan(data_path: Path, settings: FeatureSettings, class_names: list[str]
     return Plan(settings, model_dir, image_size, dtype, device, conditions, identity, info)
 
 
-def image_noise(shape: Sequence[int], seed: int, split: int, indices: Sequence[int], draws: int) -> torch.Tensor:
+def image_noise(
+    shape: Sequence[int], seed: int, split: int, indices: Sequence[int], draws: int
+) -> torch.Tensor:
     """(len(indices) * draws, *shape) standard normal noise, row ``i * draws + e`` for image i, draw e."""
     out = torch.empty((len(indices) * draws, *shape))
     gen = torch.Generator()
@@ -162,8 +167,15 @@ def image_noise(shape: Sequence[int], seed: int, split: int, indices: Sequence[i
 
 
 @torch.no_grad()
-def block_maps(backbone: Backbone, capture: BlockCapture, images: torch.Tensor, indices: Sequence[int],
-               split: int, settings: FeatureSettings, conditions: Sequence[int]) -> list[torch.Tensor]:
+def block_maps(
+    backbone: Backbone,
+    capture: BlockCapture,
+    images: torch.Tensor,
+    indices: Sequence[int],
+    split: int,
+    settings: FeatureSettings,
+    conditions: Sequence[int],
+) -> list[torch.Tensor]:
     """Per requested block, float32 maps (B, K, C, h, w) averaged over the noise draws.
 
     ``conditions`` are indices into the backbone's conditions (K of them). Rows are
@@ -189,7 +201,9 @@ def block_maps(backbone: Backbone, capture: BlockCapture, images: torch.Tensor, 
     return [o.reshape(b, draws, k, *o.shape[1:]).mean(1) for o in out if o is not None]
 
 
-def reduce_all(maps: Sequence[torch.Tensor], pcas: Sequence[LayerPCA], pooling: str) -> torch.Tensor:
+def reduce_all(
+    maps: Sequence[torch.Tensor], pcas: Sequence[LayerPCA], pooling: str
+) -> torch.Tensor:
     """(B, K, D): per-block PCA + pooling, blocks concatenated in order."""
     return torch.cat([reduce_maps(m, p, pooling) for m, p in zip(maps, pcas)], dim=-1)
 
@@ -214,9 +228,15 @@ def _rows(idx: np.ndarray) -> slice | np.ndarray:
     return idx
 
 
-def extract_features(data_path: str | Path, settings: FeatureSettings, out: str | Path, *,
-                     where: str = "features", progress: bool = True,
-                     on_batch: BatchCallback | None = None) -> ExtractionResult:
+def extract_features(
+    data_path: str | Path,
+    settings: FeatureSettings,
+    out: str | Path,
+    *,
+    where: str = "features",
+    progress: bool = True,
+    on_batch: BatchCallback | None = None,
+) -> ExtractionResult:
     """Build (or reuse, or resume) the features file ``out``; see the module docstring."""
     tic = time.perf_counter()
     data_path, out = Path(data_path), Path(out)
@@ -238,30 +258,56 @@ def extract_features(data_path: str | Path, settings: FeatureSettings, out: str 
     images = {"train": arrays.x_train, "test": arrays.x_test}
     if not partial.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
-        create_file(partial, plan.identity, plan.info, {s: len(images[s]) for s in SPLITS}, k,
-                    sum(settings.dims), {"train": arrays.y_train, "test": arrays.y_test})
-    backbone = load_backbone(settings.backbone, plan.model_dir, plan.device, plan.dtype, plan.image_size,
-                             arrays.num_classes, key=f"{where}.model")
+        create_file(
+            partial,
+            plan.identity,
+            plan.info,
+            {s: len(images[s]) for s in SPLITS},
+            k,
+            sum(settings.dims),
+            {"train": arrays.y_train, "test": arrays.y_test},
+        )
+    backbone = load_backbone(
+        settings.backbone,
+        plan.model_dir,
+        plan.device,
+        plan.dtype,
+        plan.image_size,
+        arrays.num_classes,
+        key=f"{where}.model",
+    )
     if not 0 <= settings.timestep < backbone.num_train_timesteps:
-        raise ValueError(f"{where}.timestep must be in [0, {backbone.num_train_timesteps}) for this model, "
-                         f"got {settings.timestep}")
+        raise ValueError(
+            f"{where}.timestep must be in [0, {backbone.num_train_timesteps}) for this model, "
+            f"got {settings.timestep}"
+        )
     backbone.set_conditions(plan.conditions)
     subset = fit_subset(len(arrays.y_train), settings)
-    with BlockCapture(backbone.unet, settings.blocks, where=f"{where}.blocks") as capture, \
-            h5py.File(partial, "r+") as f:
+    with (
+        BlockCapture(backbone.unet, settings.blocks, where=f"{where}.blocks") as capture,
+        h5py.File(partial, "r+") as f,
+    ):
         pending = {s: np.flatnonzero(~f[f"{s}/done"][()]) for s in SPLITS}
         pcas = load_pca(f)
         fit_state = load_fit_state(f, len(settings.blocks)) if pcas is None else None
         fit_start = fit_state[1] if fit_state else 0
-        todo = (0 if pcas is not None else len(subset) - fit_start) + sum(len(p) for p in pending.values())
-        bar = tqdm(total=todo, desc=f"features {settings.backbone}", unit="img", disable=not progress)
+        todo = (0 if pcas is not None else len(subset) - fit_start) + sum(
+            len(p) for p in pending.values()
+        )
+        bar = tqdm(
+            total=todo, desc=f"features {settings.backbone}", unit="img", disable=not progress
+        )
 
         def run(split: str, idx: np.ndarray, conditions: Sequence[int]) -> list[torch.Tensor]:
             x = torch.from_numpy(np.ascontiguousarray(images[split][idx]))
-            return block_maps(backbone, capture, x, idx.tolist(), SPLITS.index(split), settings, conditions)
+            return block_maps(
+                backbone, capture, x, idx.tolist(), SPLITS.index(split), settings, conditions
+            )
 
         if pcas is None:
-            acc_device = torch.device("cpu") if plan.device.type == "mps" else plan.device  # no float64 on MPS
+            acc_device = (
+                torch.device("cpu") if plan.device.type == "mps" else plan.device
+            )  # no float64 on MPS
             accs = [a.to(acc_device) for a in fit_state[0]] if fit_state else None
             done = fit_start
             for n, idx in enumerate(_batches(subset[fit_start:], settings.batch_size), start=1):

@@ -41,8 +41,9 @@ class Representations:
     blocks: list[int]
 
 
-def load_representations(path: Path, split: str = "test", max_points: int = 2000,
-                         seed: int = 0) -> Representations:
+def load_representations(
+    path: Path, split: str = "test", max_points: int = 2000, seed: int = 0
+) -> Representations:
     """The denoised vectors of ``split`` (a seeded subsample of ``max_points``), per block and fused."""
     cache = load_features(path, split)
     x = cache.denoised.numpy()
@@ -52,7 +53,7 @@ def load_representations(path: Path, split: str = "test", max_points: int = 2000
         x, y = x[keep], y[keep]
     blocks = [int(b) for b in cache.attrs["blocks"]]
     bounds = np.cumsum([0, *cache.layer_dims])
-    sets = {f"block {b}": x[:, bounds[i]:bounds[i + 1]] for i, b in enumerate(blocks)}
+    sets = {f"block {b}": x[:, bounds[i] : bounds[i + 1]] for i, b in enumerate(blocks)}
     sets["fused"] = x
     with h5py.File(path, "r") as f:
         explained = [f[f"pca/layer{i}/explained_variance_ratio"][()] for i in range(len(blocks))]
@@ -75,8 +76,14 @@ def kmeans_table(reps: Representations, seed: int = 0) -> pd.DataFrame:
     rows = []
     for name, x in reps.sets.items():
         clusters = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
-        rows.append({"representation": name, "dim": x.shape[1], "purity": purity(reps.labels, clusters),
-                     "nmi": float(normalized_mutual_info_score(reps.labels, clusters))})
+        rows.append(
+            {
+                "representation": name,
+                "dim": x.shape[1],
+                "purity": purity(reps.labels, clusters),
+                "nmi": float(normalized_mutual_info_score(reps.labels, clusters)),
+            }
+        )
     return pd.DataFrame(rows, columns=KMEANS_COLUMNS)
 
 
@@ -91,7 +98,14 @@ def _scatter(ax, xy: np.ndarray, labels: np.ndarray, class_names: list[str]) -> 
     for c, name in enumerate(class_names):
         sel = labels == c
         if sel.any():
-            ax.scatter(xy[sel, 0], xy[sel, 1], s=4, color=f"C{c % 10}", marker="o" if c < 10 else "x", label=name)
+            ax.scatter(
+                xy[sel, 0],
+                xy[sel, 1],
+                s=4,
+                color=f"C{c % 10}",
+                marker="o" if c < 10 else "x",
+                label=name,
+            )
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -106,12 +120,16 @@ def tsne_figure(reps: Representations, seed: int = 0) -> Figure:
     n = len(reps.labels)
     for ax, name in zip(axes, names):
         x = reps.sets[name]
-        xy = TSNE(n_components=2, init="pca", random_state=seed, perplexity=min(30.0, (n - 1) / 3)).fit_transform(x)
+        xy = TSNE(
+            n_components=2, init="pca", random_state=seed, perplexity=min(30.0, (n - 1) / 3)
+        ).fit_transform(x)
         _scatter(ax, xy, reps.labels, reps.class_names)
         ax.set_title(f"{name} ({x.shape[1]}-d)", fontsize=10)
     handles, labels = axes[0].get_legend_handles_labels()
     if len(labels) <= 20:
-        fig.legend(handles, labels, loc="outside right center", markerscale=3, frameon=False, fontsize=8)
+        fig.legend(
+            handles, labels, loc="outside right center", markerscale=3, frameon=False, fontsize=8
+        )
     fig.suptitle(f"t-SNE of denoised diffusion representations ({n} test images)")
     return fig
 
@@ -143,8 +161,14 @@ def _save(fig: Figure, png: Path) -> None:
         fig.savefig(tmp, format="pdf", metadata={"CreationDate": None})
 
 
-def make_feature_figures(features: str | Path, out_dir: str | Path, split: str = "test",
-                         max_points: int = 2000, seed: int = 0, threads: int = 1) -> pd.DataFrame:
+def make_feature_figures(
+    features: str | Path,
+    out_dir: str | Path,
+    split: str = "test",
+    max_points: int = 2000,
+    seed: int = 0,
+    threads: int = 1,
+) -> pd.DataFrame:
     """Write the t-SNE and PCA figures and the K-means table into ``out_dir``.
 
     scikit-learn's OpenMP/BLAS pools are capped at ``threads``: uncapped on a busy

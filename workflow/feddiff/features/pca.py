@@ -55,9 +55,13 @@ def fit_pca(acc: MomentAccumulator, dim: int, where: str = "features.dims") -> L
     """The ``dim`` leading principal components of the accumulated hypercolumns."""
     channels = acc.total.numel()
     if dim > channels:
-        raise ValueError(f"{where}: {dim} components requested but the block has only {channels} channels")
+        raise ValueError(
+            f"{where}: {dim} components requested but the block has only {channels} channels"
+        )
     if acc.count < 2 or dim > acc.count:
-        raise ValueError(f"{where}: {dim} components need more than {acc.count:.0f} fitted hypercolumns")
+        raise ValueError(
+            f"{where}: {dim} components need more than {acc.count:.0f} fitted hypercolumns"
+        )
     mean = (acc.total / acc.count).cpu()
     cov = (acc.gram.cpu() - acc.count * torch.outer(mean, mean)) / (acc.count - 1)
     cov = 0.5 * (cov + cov.T)

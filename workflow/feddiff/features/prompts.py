@@ -63,7 +63,9 @@ def build_conditions(settings: FeatureSettings, class_names: list[str]) -> Condi
         raise ValueError(
             f"features.num_negatives is {settings.num_negatives} but the vocabulary has only {len(words)} words"
         )
-    negatives = tuple(class_prompt(settings.prompt_template, w) for w in words[: settings.num_negatives])
+    negatives = tuple(
+        class_prompt(settings.prompt_template, w) for w in words[: settings.num_negatives]
+    )
     conditional = (settings.positive_prompt, *negatives)
     denoise = settings.self_supervised_denoise_prompt
     return Conditions(conditional, denoise, (*conditional, denoise))

@@ -76,11 +76,15 @@ class FeatureSettings:
         choices = {"backbone": BACKBONES, "mode": MODES, "pooling": POOLINGS, "dtype": DTYPES}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
-                raise ValueError(f"{where}.{key} must be one of {list(allowed)}, got {getattr(self, key)!r}")
+                raise ValueError(
+                    f"{where}.{key} must be one of {list(allowed)}, got {getattr(self, key)!r}"
+                )
         if not self.blocks:
             raise ValueError(f"{where}.blocks must name at least one decoder block")
         if len(set(self.blocks)) != len(self.blocks) or min(self.blocks) < 0:
-            raise ValueError(f"{where}.blocks must be distinct indices >= 0, got {list(self.blocks)}")
+            raise ValueError(
+                f"{where}.blocks must be distinct indices >= 0, got {list(self.blocks)}"
+            )
         if len(self.dims) != len(self.blocks):
             raise ValueError(
                 f"{where}.dims has {len(self.dims)} entries but blocks has {len(self.blocks)}; give one per block"
@@ -97,14 +101,18 @@ class FeatureSettings:
         if self.image_size is not None and self.image_size < 1:
             raise ValueError(f"{where}.image_size must be >= 1, got {self.image_size}")
         if "{class}" not in self.prompt_template:
-            raise ValueError(f"{where}.prompt_template must contain '{{class}}' where the class name goes")
+            raise ValueError(
+                f"{where}.prompt_template must contain '{{class}}' where the class name goes"
+            )
         if self.backbone == "ddpm" and self.mode == "self_supervised":
             raise ValueError(
                 f"{where}.mode: self_supervised needs text prompts, i.e. backbone stable_diffusion "
                 "(a class-conditional DDPM has no prompt for 'a similar object')"
             )
         if self.backbone == "ddpm" and not self.model:
-            raise ValueError(f"{where}.model: the ddpm backbone needs a model folder (or `diffusion:` in the config)")
+            raise ValueError(
+                f"{where}.model: the ddpm backbone needs a model folder (or `diffusion:` in the config)"
+            )
 
     @property
     def model_ref(self) -> str:
@@ -128,7 +136,12 @@ class FeatureSettings:
         for key in ("batch_size", "unet_batch_size", "device", "dtype", "model", "image_size"):
             out.pop(key)
         if self.mode == "supervised":
-            for key in ("positive_prompt", "self_supervised_denoise_prompt", "vocabulary", "num_negatives"):
+            for key in (
+                "positive_prompt",
+                "self_supervised_denoise_prompt",
+                "vocabulary",
+                "num_negatives",
+            ):
                 out.pop(key)
         else:  # negatives are "prompt_template" filled with vocabulary words
             out.pop("denoise_prompt")

@@ -74,9 +74,15 @@ def _rows_per_chunk(row_bytes: int, n: int) -> int:
     return max(1, min(n, _CHUNK_BYTES // max(1, row_bytes)))
 
 
-def create_file(path: Path, identity: Mapping[str, Any], info: Mapping[str, Any],
-                sizes: Mapping[str, int], num_conditional: int, dim: int,
-                labels: Mapping[str, np.ndarray]) -> None:
+def create_file(
+    path: Path,
+    identity: Mapping[str, Any],
+    info: Mapping[str, Any],
+    sizes: Mapping[str, int],
+    num_conditional: int,
+    dim: int,
+    labels: Mapping[str, np.ndarray],
+) -> None:
     """A new in-progress file with empty datasets and all attributes but ``complete``."""
     with h5py.File(path, "w") as f:
         f.attrs["format"] = FORMAT
@@ -90,10 +96,18 @@ def create_file(path: Path, identity: Mapping[str, Any], info: Mapping[str, Any]
             g = f.create_group(split)
             if split == "train":
                 rows = _rows_per_chunk(num_conditional * dim * 4, n)
-                g.create_dataset("conditional", shape=(n, num_conditional, dim), dtype="f4",
-                                 chunks=(rows, num_conditional, dim) if n else None)
-            g.create_dataset("denoised", shape=(n, dim), dtype="f4",
-                             chunks=(_rows_per_chunk(dim * 4, n), dim) if n else None)
+                g.create_dataset(
+                    "conditional",
+                    shape=(n, num_conditional, dim),
+                    dtype="f4",
+                    chunks=(rows, num_conditional, dim) if n else None,
+                )
+            g.create_dataset(
+                "denoised",
+                shape=(n, dim),
+                dtype="f4",
+                chunks=(_rows_per_chunk(dim * 4, n), dim) if n else None,
+            )
             g.create_dataset("labels", data=np.asarray(labels[split], dtype="<i8"))
             g.create_dataset("done", shape=(n,), dtype=bool, fillvalue=False)
 
@@ -119,8 +133,11 @@ def load_fit_state(f: h5py.File, num_layers: int) -> tuple[list[MomentAccumulato
         return None
     g = f["pca_fit"]
     accs = [
-        MomentAccumulator(float(g[f"layer{l}"].attrs["count"]), torch.from_numpy(g[f"layer{l}/total"][()]),
-                          torch.from_numpy(g[f"layer{l}/gram"][()]))
+        MomentAccumulator(
+            float(g[f"layer{l}"].attrs["count"]),
+            torch.from_numpy(g[f"layer{l}/total"][()]),
+            torch.from_numpy(g[f"layer{l}/gram"][()]),
+        )
         for l in range(num_layers)
     ]
     return accs, int(g.attrs["next"])
@@ -146,9 +163,13 @@ def load_pca(f: h5py.File) -> list[LayerPCA] | None:
         return None
     g = f["pca"]
     return [
-        LayerPCA(*(torch.from_numpy(g[f"layer{l}/{k}"][()]) for k in
-                   ("components", "mean", "explained_variance", "explained_variance_ratio")),
-                 num_samples=float(g[f"layer{l}"].attrs["num_samples"]))
+        LayerPCA(
+            *(
+                torch.from_numpy(g[f"layer{l}/{k}"][()])
+                for k in ("components", "mean", "explained_variance", "explained_variance_ratio")
+            ),
+            num_samples=float(g[f"layer{l}"].attrs["num_samples"]),
+        )
         for l in range(len(g))
     ]
 
@@ -173,7 +194,9 @@ class FeatureCache:
         chosen = range(len(self.layer_dims)) if layers is None else layers
         bad = [l for l in chosen if not 0 <= l < len(self.layer_dims)]
         if bad:
-            raise ValueError(f"layer(s) {bad} not in this features file ({len(self.layer_dims)} layers)")
+            raise ValueError(
+                f"layer(s) {bad} not in this features file ({len(self.layer_dims)} layers)"
+            )
         return torch.cat([torch.arange(bounds[l], bounds[l + 1]) for l in chosen])
 
 
@@ -195,8 +218,12 @@ def read_attrs(path: Path) -> dict[str, Any]:
         return {k: _decode(v) for k, v in f.attrs.items()}
 
 
-def load_features(path: str | Path, split: str = "train", device: torch.device | str = "cpu",
-                  dataset_fingerprint: str | None = None) -> FeatureCache:
+def load_features(
+    path: str | Path,
+    split: str = "train",
+    device: torch.device | str = "cpu",
+    dataset_fingerprint: str | None = None,
+) -> FeatureCache:
     """A complete features file's ``split``; refuses incomplete or mismatched files."""
     path = Path(path)
     if not path.is_file():
@@ -207,20 +234,29 @@ def load_features(path: str | Path, split: str = "train", device: torch.device |
         with h5py.File(path, "r") as f:
             attrs = {k: _decode(v) for k, v in f.attrs.items()}
             if attrs.get("format") != FORMAT or not attrs.get("complete"):
-                raise ValueError(f"features file {path} is incomplete or not a feddiff features file; "
-                                 "run the extract-features stage again")
+                raise ValueError(
+                    f"features file {path} is incomplete or not a feddiff features file; "
+                    "run the extract-features stage again"
+                )
             if not bool(np.all(f[f"{split}/done"][()])):
                 raise ValueError(f"features file {path}: split {split} is not fully extracted")
-            cond = torch.from_numpy(f[f"{split}/conditional"][()]) if f"{split}/conditional" in f \
+            cond = (
+                torch.from_numpy(f[f"{split}/conditional"][()])
+                if f"{split}/conditional" in f
                 else torch.empty((0,))
+            )
             den = torch.from_numpy(f[f"{split}/denoised"][()])
             labels = torch.from_numpy(f[f"{split}/labels"][()])
     except OSError as exc:
-        raise ValueError(f"features file {path} is unreadable ({exc}); delete it and extract again") from exc
+        raise ValueError(
+            f"features file {path} is unreadable ({exc}); delete it and extract again"
+        ) from exc
     if dataset_fingerprint is not None and attrs.get("dataset_fingerprint") != dataset_fingerprint:
         raise ValueError(
             f"features file {path} was extracted from another dataset (fingerprint "
             f"{str(attrs.get('dataset_fingerprint'))[:12]}..., the run's data is {dataset_fingerprint[:12]}...); "
             "extract the features again for this dataset"
         )
-    return FeatureCache(cond.to(device), den.to(device), labels.to(device), list(attrs["layer_dims"]), attrs)
+    return FeatureCache(
+        cond.to(device), den.to(device), labels.to(device), list(attrs["layer_dims"]), attrs
+    )

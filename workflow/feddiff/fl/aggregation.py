@@ -34,7 +34,9 @@ def weighted_average(
     out: dict[str, torch.Tensor] = {}
     for key, ref in states[0].items():
         if torch.is_floating_point(ref):
-            acc = torch.zeros_like(ref, dtype=torch.float64 if ref.dtype == torch.float64 else torch.float32)
+            acc = torch.zeros_like(
+                ref, dtype=torch.float64 if ref.dtype == torch.float64 else torch.float32
+            )
             for state, w in zip(states, weights):
                 acc.add_(state[key].to(acc.dtype), alpha=w / total)
             out[key] = acc.to(ref.dtype)

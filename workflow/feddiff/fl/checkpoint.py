@@ -43,7 +43,9 @@ def plain(value: Any, where: str = "checkpoint") -> Any:
     if isinstance(value, np.generic):  # before the leaves: np.float64 subclasses float
         return value.item()
     if type(value) in (dict, OrderedDict):
-        return type(value)((plain(k, f"{where} key"), plain(v, f"{where}[{k!r}]")) for k, v in value.items())
+        return type(value)(
+            (plain(k, f"{where} key"), plain(v, f"{where}[{k!r}]")) for k, v in value.items()
+        )
     if type(value) in (list, tuple, set):
         return type(value)(plain(v, f"{where}[{i}]") for i, v in enumerate(value))
     raise TypeError(

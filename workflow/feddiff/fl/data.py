@@ -17,7 +17,9 @@ from feddiff.fl.settings import AugmentSettings
 
 
 def _to_nchw_uint8(images: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous().to(device)
+    return (
+        torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).contiguous().to(device)
+    )
 
 
 @dataclass

@@ -24,8 +24,10 @@ def check_domain_names(names: Sequence[str]) -> None:
     """Refuse names whose columns would clash with :data:`DOMAIN_MEAN` or each other."""
     columns = [domain_column(n) for n in names]
     if DOMAIN_MEAN in columns:
-        raise ValueError(f"a domain may not be named {DOMAIN_MEAN[len(PREFIX):]!r}: its column "
-                         f"would clash with {DOMAIN_MEAN!r}")
+        raise ValueError(
+            f"a domain may not be named {DOMAIN_MEAN[len(PREFIX) :]!r}: its column "
+            f"would clash with {DOMAIN_MEAN!r}"
+        )
     if len(set(columns)) != len(columns):
         raise ValueError(f"domain names must be distinct, got {list(names)}")
 
@@ -45,4 +47,4 @@ def domain_name(column: str) -> str:
     """The domain of a per-domain column."""
     if not column.startswith(PREFIX):
         raise ValueError(f"{column!r} is not a per-domain accuracy column")
-    return column[len(PREFIX):]
+    return column[len(PREFIX) :]

@@ -181,8 +181,9 @@ def run_federated(
                 loss_total += loss_sum
                 steps_total += steps
         strategy.aggregate(global_model, updates, rnd)
-        scores = evaluate_round(strategy, global_model, local, data, domains,
-                                settings.eval_batch_size, settings)
+        scores = evaluate_round(
+            strategy, global_model, local, data, domains, settings.eval_batch_size, settings
+        )
         acc = scores.pop("test_acc")
         row = {
             "round": rnd,

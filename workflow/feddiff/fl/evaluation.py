@@ -64,16 +64,25 @@ class EvalDomains:
         names = [str(n) for n in names]
         check_domain_names(names)
         d_train = np.asarray(domain_train, dtype=np.int64)
-        weights = np.stack([np.bincount(d_train[np.asarray(c, dtype=np.int64)], minlength=len(names))
-                            for c in clients]).astype(np.float64)
-        return cls(names, torch.as_tensor(np.asarray(domain_test, dtype=np.int64), device=device),
-                   torch.from_numpy(weights))
+        weights = np.stack(
+            [
+                np.bincount(d_train[np.asarray(c, dtype=np.int64)], minlength=len(names))
+                for c in clients
+            ]
+        ).astype(np.float64)
+        return cls(
+            names,
+            torch.as_tensor(np.asarray(domain_test, dtype=np.int64), device=device),
+            torch.from_numpy(weights),
+        )
 
     @classmethod
     def whole(cls, data: FederatedData) -> EvalDomains:
         """The whole test split as one domain (per-client evaluation of single-domain data)."""
         sizes = torch.tensor([[float(c.numel())] for c in data.clients], dtype=torch.float64)
-        return cls(["all"], torch.zeros(data.y_test.numel(), dtype=torch.long, device=data.device), sizes)
+        return cls(
+            ["all"], torch.zeros(data.y_test.numel(), dtype=torch.long, device=data.device), sizes
+        )
 
     @property
     def num_domains(self) -> int:
@@ -136,7 +145,8 @@ def evaluate(
 
 def _by_domain(values: torch.Tensor, domains: torch.Tensor, count: int) -> torch.Tensor:
     return torch.zeros(count, dtype=torch.float64, device=values.device).index_add_(
-        0, domains, values.double())
+        0, domains, values.double()
+    )
 
 
 def _columns(names: Sequence[str], acc: Sequence[float]) -> dict[str, float]:
@@ -146,20 +156,35 @@ def _columns(names: Sequence[str], acc: Sequence[float]) -> dict[str, float]:
     return row
 
 
-def _global(model: nn.Module, data: FederatedData, domains: EvalDomains, batch_size: int,
-            settings: TrainSettings | None) -> dict[str, float]:
+def _global(
+    model: nn.Module,
+    data: FederatedData,
+    domains: EvalDomains,
+    batch_size: int,
+    settings: TrainSettings | None,
+) -> dict[str, float]:
     correct, losses = per_sample(model, data, batch_size, settings)
     d = domains.num_domains
     sizes = _by_domain(torch.ones_like(correct), domains.test, d)
-    sums = torch.cat([_by_domain(correct, domains.test, d), sizes,
-                      torch.stack([correct.sum().double(), losses.sum().double()])]).tolist()
+    sums = torch.cat(
+        [
+            _by_domain(correct, domains.test, d),
+            sizes,
+            torch.stack([correct.sum().double(), losses.sum().double()]),
+        ]
+    ).tolist()
     n = correct.numel()
-    acc = [c / s if s else math.nan for c, s in zip(sums[:d], sums[d:2 * d])]
+    acc = [c / s if s else math.nan for c, s in zip(sums[:d], sums[d : 2 * d])]
     return {"test_acc": sums[-2] / n, "test_loss": sums[-1] / n, **_columns(domains.names, acc)}
 
 
-def _per_client(models: Iterator[tuple[int, nn.Module]], data: FederatedData, domains: EvalDomains,
-                batch_size: int, settings: TrainSettings | None) -> dict[str, float]:
+def _per_client(
+    models: Iterator[tuple[int, nn.Module]],
+    data: FederatedData,
+    domains: EvalDomains,
+    batch_size: int,
+    settings: TrainSettings | None,
+) -> dict[str, float]:
     d = domains.num_domains
     members = [torch.nonzero(domains.test == k).flatten() for k in range(d)]
     sizes = torch.tensor([float(m.numel()) for m in members], dtype=torch.float64)

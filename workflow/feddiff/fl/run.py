@@ -69,19 +69,29 @@ def train_run(
     clients, _meta = load_partition(partition_path)
     device = resolve_device(train.device)
     data = FederatedData.from_arrays(
-        arrays.x_train, arrays.y_train, arrays.x_test, arrays.y_test,
-        clients, arrays.num_classes, device,
+        arrays.x_train,
+        arrays.y_train,
+        arrays.x_test,
+        arrays.y_test,
+        clients,
+        arrays.num_classes,
+        device,
     )
     domains = None
     if arrays.has_domains:  # per-domain accuracy columns (feddiff.fl.evaluation)
         assert arrays.domain_names is not None and arrays.domain_train is not None
         assert arrays.domain_test is not None
-        domains = EvalDomains.from_arrays(arrays.domain_names, arrays.domain_train, arrays.domain_test,
-                                          clients, device)
-    strategy = build_strategy(settings["method"], num_clients=len(clients), num_classes=arrays.num_classes)
+        domains = EvalDomains.from_arrays(
+            arrays.domain_names, arrays.domain_train, arrays.domain_test, clients, device
+        )
+    strategy = build_strategy(
+        settings["method"], num_clients=len(clients), num_classes=arrays.num_classes
+    )
     strategy.bind_data(data, dataset_fingerprint(data_path))
     seed_everything(seed)
-    model = build_model(train.model, arrays.num_classes, data.in_channels, data.image_size, train.width).to(device)
+    model = build_model(
+        train.model, arrays.num_classes, data.in_channels, data.image_size, train.width
+    ).to(device)
     model, rows = run_federated(
         data,
         model,
@@ -94,10 +104,14 @@ def train_run(
         progress=progress,
         domains=domains,
     )
-    extra = [c for c in pd.DataFrame(rows).columns if c not in METRIC_COLUMNS]  # a strategy's own columns
+    extra = [
+        c for c in pd.DataFrame(rows).columns if c not in METRIC_COLUMNS
+    ]  # a strategy's own columns
     metrics = pd.DataFrame(rows, columns=METRIC_COLUMNS + extra)
     with atomic_path(out_dir / "model.safetensors") as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp))
+        save_file(
+            {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp)
+        )
     info = {
         "labels": dict(labels or {}),
         "config": dict(settings),

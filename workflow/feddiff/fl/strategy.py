@@ -193,7 +193,9 @@ def register(name: str) -> Callable[[type[Strategy]], type[Strategy]]:
     def deco(cls: type[Strategy]) -> type[Strategy]:
         entry = strategy_entry(name)
         if cls.__module__ != entry.module:
-            raise ValueError(f"strategy {name!r} is registered to {entry.module}, not {cls.__module__}")
+            raise ValueError(
+                f"strategy {name!r} is registered to {entry.module}, not {cls.__module__}"
+            )
         if name in _REGISTERED:
             raise ValueError(f"strategy {name!r} registered twice")
         cls.name = name
@@ -214,7 +216,9 @@ def strategy_class(name: str) -> type[Strategy]:
     if name not in _REGISTERED:
         importlib.import_module(module)
     if name not in _REGISTERED:
-        raise ValueError(f"strategy {name!r}: {module} defines no class decorated with @register({name!r})")
+        raise ValueError(
+            f"strategy {name!r}: {module} defines no class decorated with @register({name!r})"
+        )
     return _REGISTERED[name]
 
 

@@ -142,7 +142,10 @@ def use_vectorized(
         return True
     if mode == "on":
         raise ValueError(f"training.vectorize is 'on' but {reason}; use 'auto' or 'off'")
-    log.info("training clients sequentially: %s", reason or f"vectorize is auto and the device is {device.type}")
+    log.info(
+        "training clients sequentially: %s",
+        reason or f"vectorize is auto and the device is {device.type}",
+    )
     return False
 
 
@@ -201,8 +204,9 @@ class FunctionalBatchNorm(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training and self.running_mean is not None:
-            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                                False, 0.0, self.eps)
+            return F.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
         if self._scratch.mask is None:
             # The fused kernel on batch statistics, without running statistics (nothing
             # in place); it also returns the batch mean and 1/sqrt(var + eps), from which
@@ -210,7 +214,9 @@ class FunctionalBatchNorm(nn.Module):
             # The affine part is applied separately: vmap's rule for the backward of a
             # batch norm with a batched weight decomposes into many elementwise ops
             # (measured 6x slower on CPU), while the weight-free one stays fused.
-            out, mean, invstd = torch.native_batch_norm(x, None, None, None, None, True, 0.0, self.eps)
+            out, mean, invstd = torch.native_batch_norm(
+                x, None, None, None, None, True, 0.0, self.eps
+            )
             if self.running_mean is not None:
                 invstd = invstd.detach().float()
                 var = (1.0 / (invstd * invstd) - self.eps).clamp_min(0.0)
@@ -321,7 +327,9 @@ def sgd_update(
 
 
 # ---- the trainer ----------------------------------------------------------------------
-def autocast_context(settings: TrainSettings, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+def autocast_context(
+    settings: TrainSettings, device: torch.device
+) -> contextlib.AbstractContextManager[Any]:
     """bf16 autocast when ``training.bf16`` is set and the device is CUDA, else nothing."""
     if settings.bf16 and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
@@ -393,8 +401,9 @@ class VectorizedTrainer:
         fn = self._grad_fns.get(masked)
         if fn is None:
 
-            def per_client(params: State, buffers: State, x: torch.Tensor, y: torch.Tensor,
-                           mask: torch.Tensor) -> Any:
+            def per_client(
+                params: State, buffers: State, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+            ) -> Any:
                 return grad(self._loss, has_aux=True)(params, buffers, x, y, mask, masked)
 
             fn = vmap(per_client)
@@ -430,7 +439,9 @@ class VectorizedTrainer:
         with torch.no_grad():
             for start in range(0, len(order), chunk):
                 part = order[start : start + chunk]
-                for client, update, loss in self._train_chunk(global_model, data, part, round, seed):
+                for client, update, loss in self._train_chunk(
+                    global_model, data, part, round, seed
+                ):
                     updates[client] = update
                     losses[client] = loss
         return (
@@ -451,7 +462,9 @@ class VectorizedTrainer:
         k_count, bsz, dev = len(clients), s.batch_size, data.device
         schedules = [batch_sizes(data.client_size(c), bsz) * s.local_epochs for c in clients]
         steps = [len(sched) for sched in schedules]  # non-increasing
-        table = [[sched[t] if t < len(sched) else 0 for sched in schedules] for t in range(steps[0])]
+        table = [
+            [sched[t] if t < len(sched) else 0 for sched in schedules] for t in range(steps[0])
+        ]
         sizes_host = torch.tensor(table, dtype=torch.long)
         if dev.type == "cuda":  # pinned + non_blocking: the copy does not wait for the GPU
             sizes_host = sizes_host.pin_memory()
@@ -495,14 +508,27 @@ class VectorizedTrainer:
             )
             grad_list = [grads[name] for name in names]
             if all(b > 0 for b in row[:n]):
-                sgd_step_([p[:n] for p in params], grad_list, [m[:n] for m in momenta],
-                          first=t == 0, **hyper)
+                sgd_step_(
+                    [p[:n] for p in params],
+                    grad_list,
+                    [m[:n] for m in momenta],
+                    first=t == 0,
+                    **hyper,
+                )
                 for name, value in new_buffers.items():
                     buffers[name][:n].copy_(value)
                 loss_sum[:n] += loss
             else:  # padded steps (compact=False): finished clients keep their state
-                self._masked_update(params, grad_list, momenta, buffers, new_buffers,
-                                    active_rows[t], first=t == 0, hyper=hyper)
+                self._masked_update(
+                    params,
+                    grad_list,
+                    momenta,
+                    buffers,
+                    new_buffers,
+                    active_rows[t],
+                    first=t == 0,
+                    hyper=hyper,
+                )
                 loss_sum += torch.where(active_rows[t].reshape(-1), loss, torch.zeros_like(loss))
 
         keys = list(self.local.state_dict())

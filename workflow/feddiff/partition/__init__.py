@@ -178,9 +178,7 @@ def partition_indices(
         if domains.shape != labels.shape:
             raise ValueError(f"domains has shape {domains.shape}, labels {labels.shape}")
         params.update(domains=domains[kept], domain_names=list(domain_names))
-    parts = SCHEMES[scheme](
-        labels[kept], int(setting["num_clients"]), seed, num_classes, **params
-    )
+    parts = SCHEMES[scheme](labels[kept], int(setting["num_clients"]), seed, num_classes, **params)
     if len(parts) != int(setting["num_clients"]) or sum(map(len, parts)) != kept.size:
         raise RuntimeError(f"scheme {scheme!r} lost or duplicated samples")  # pragma: no cover
     return [kept[p].astype(np.int64) for p in parts]

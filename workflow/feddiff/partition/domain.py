@@ -41,7 +41,9 @@ def check_clients_per_domain(value: object, num_clients: int) -> None:
             check_int(f"clients_per_domain[{name!r}]", count, minimum=1)
         total = sum(int(c) for c in value.values())
         if total != num_clients:
-            raise ValueError(f"clients_per_domain sums to {total}, but num_clients is {num_clients}")
+            raise ValueError(
+                f"clients_per_domain sums to {total}, but num_clients is {num_clients}"
+            )
         return
     per = check_int("clients_per_domain", value, minimum=1)
     if num_clients % per:
@@ -52,18 +54,24 @@ def check_domains(domains: object, num_samples: int, domain_names: Sequence[str]
     """``domains`` as int64 positions into ``domain_names``, one per sample."""
     arr = np.asarray(domains)
     if arr.ndim != 1 or arr.size != num_samples:
-        raise ValueError(f"domains must be a 1-D array with one entry per sample ({num_samples}), got {arr.shape}")
+        raise ValueError(
+            f"domains must be a 1-D array with one entry per sample ({num_samples}), got {arr.shape}"
+        )
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"domains must have an integer dtype, got {arr.dtype}")
     names = [str(n) for n in domain_names]
     if not names or len(set(names)) != len(names):
         raise ValueError(f"domain_names must be distinct and non-empty, got {names}")
     if arr.min() < 0 or arr.max() >= len(names):
-        raise ValueError(f"domains must lie in [0, {len(names)}) (one per domain name), got [{arr.min()}, {arr.max()}]")
+        raise ValueError(
+            f"domains must lie in [0, {len(names)}) (one per domain name), got [{arr.min()}, {arr.max()}]"
+        )
     return arr.astype(np.int64, copy=False)
 
 
-def client_counts(clients_per_domain: Any, domain_names: Sequence[str], num_clients: int) -> list[int]:
+def client_counts(
+    clients_per_domain: Any, domain_names: Sequence[str], num_clients: int
+) -> list[int]:
     """Clients of each domain, in ``domain_names`` order; errors name the domain."""
     names = [str(n) for n in domain_names]
     check_clients_per_domain(clients_per_domain, num_clients)
@@ -74,8 +82,14 @@ def client_counts(clients_per_domain: Any, domain_names: Sequence[str], num_clie
         if unknown or missing:
             raise ValueError(
                 f"clients_per_domain must name exactly the dataset's domains {names}: "
-                + "; ".join(p for p in (f"unknown {unknown}" if unknown else "",
-                                        f"missing {missing}" if missing else "") if p)
+                + "; ".join(
+                    p
+                    for p in (
+                        f"unknown {unknown}" if unknown else "",
+                        f"missing {missing}" if missing else "",
+                    )
+                    if p
+                )
             )
         return [given[n] for n in names]
     per = int(clients_per_domain)
@@ -117,7 +131,9 @@ def domain(
     counts = client_counts(clients_per_domain, domain_names, k)
     if alpha is not None:
         alpha = check_positive_real("alpha", alpha)
-        min_size = check_int("min_size", DEFAULT_MIN_SIZE if min_size is None else min_size, minimum=0)
+        min_size = check_int(
+            "min_size", DEFAULT_MIN_SIZE if min_size is None else min_size, minimum=0
+        )
     elif min_size is not None:
         raise ValueError("min_size applies only with alpha (label skew inside each domain)")
     rng = make_rng(seed)
@@ -131,10 +147,10 @@ def domain(
             if alpha is None or n_d == 1:
                 parts = iid(labels[members], n_d, sub_seed, num_classes)
             else:
-                parts = dirichlet_min(labels[members], n_d, sub_seed, num_classes,
-                                      alpha=alpha, min_size=min_size)
+                parts = dirichlet_min(
+                    labels[members], n_d, sub_seed, num_classes, alpha=alpha, min_size=min_size
+                )
         except (ValueError, RuntimeError) as err:
             raise type(err)(f"domain {name!r}: {err}") from err
         out.extend(np.sort(members[p]).astype(np.int64) for p in parts)
     return out
-

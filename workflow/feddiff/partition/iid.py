@@ -40,7 +40,9 @@ def check_labels(labels: np.ndarray, num_classes: int | None = None) -> tuple[np
     return arr, int(num_classes)
 
 
-def check_int(name: str, value: object, minimum: int | None = None, maximum: int | None = None) -> int:
+def check_int(
+    name: str, value: object, minimum: int | None = None, maximum: int | None = None
+) -> int:
     """Check ``value`` is an integer (bools rejected) within bounds; name it on error."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}")

@@ -35,7 +35,9 @@ def save_partition(
     arrays = [np.asarray(c) for c in clients]
     for k, arr in enumerate(arrays):
         if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
-            raise ValueError(f"client {k}: expected a 1-D integer array, got {arr.dtype} {arr.shape}")
+            raise ValueError(
+                f"client {k}: expected a 1-D integer array, got {arr.dtype} {arr.shape}"
+            )
     sizes = np.array([a.size for a in arrays], dtype=np.int64)
     offsets = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     indices = np.concatenate(arrays).astype(np.int64) if arrays else np.empty(0, np.int64)

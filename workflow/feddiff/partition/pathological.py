@@ -49,16 +49,18 @@ ASSIGNMENTS = ("random", "cyclic")
 DEFAULT_ASSIGNMENT = "random"
 
 
-def class_slots(num_clients: int, classes_per_client: int, classes: np.ndarray,
-                rng: np.random.RandomState) -> np.ndarray:
+def class_slots(
+    num_clients: int, classes_per_client: int, classes: np.ndarray, rng: np.random.RandomState
+) -> np.ndarray:
     """The ``(K, k)`` table of classes per client, by the cyclic rule above."""
     order = classes[rng.permutation(classes.size)]
     slots = order[np.arange(num_clients * classes_per_client) % classes.size]
     return slots.reshape(num_clients, classes_per_client)[rng.permutation(num_clients)]
 
 
-def random_class_sets(num_clients: int, classes_per_client: int, classes: np.ndarray,
-                      rng: np.random.RandomState) -> np.ndarray:
+def random_class_sets(
+    num_clients: int, classes_per_client: int, classes: np.ndarray, rng: np.random.RandomState
+) -> np.ndarray:
     """The ``(K, k)`` table of classes per client, by the random (#C=k) rule above.
 
     Row ``j`` lists client ``j``'s forced classes first, then its drawn ones.
@@ -93,9 +95,7 @@ def pathological(
     counts = np.bincount(labels, minlength=num_classes)
     present = np.flatnonzero(counts)
     if per > present.size:
-        raise ValueError(
-            f"classes_per_client={per} but only {present.size} classes have samples"
-        )
+        raise ValueError(f"classes_per_client={per} but only {present.size} classes have samples")
     if k * per < present.size:
         raise ValueError(
             f"classes_per_client={per} with num_clients={k} gives {k * per} shards, fewer "

@@ -75,8 +75,10 @@ def plot_heatmap(
     counts = _check(counts, class_names)
     n_clients, n_classes = counts.shape
     fig = Figure(
-        figsize=(min(max(4.0, 0.55 * n_classes + 2.5), 24.0),
-                 min(max(3.0, 0.35 * n_clients + 1.8), 24.0)),
+        figsize=(
+            min(max(4.0, 0.55 * n_classes + 2.5), 24.0),
+            min(max(3.0, 0.35 * n_clients + 1.8), 24.0),
+        ),
         dpi=100,
     )
     FigureCanvasAgg(fig)
@@ -89,15 +91,23 @@ def plot_heatmap(
     xstep = max(1, n_classes // 40)
     ystep = max(1, n_clients // 40)
     ax.set_xticks(np.arange(0, n_classes, xstep))
-    ax.set_xticklabels([class_names[i] for i in range(0, n_classes, xstep)],
-                       rotation=60, ha="right", fontsize=7)
+    ax.set_xticklabels(
+        [class_names[i] for i in range(0, n_classes, xstep)], rotation=60, ha="right", fontsize=7
+    )
     ax.set_yticks(np.arange(0, n_clients, ystep))
     ax.set_yticklabels([str(i) for i in range(0, n_clients, ystep)], fontsize=7)
     if counts.size <= ANNOTATE_MAX_CELLS:
         mid = counts.max() / 2 if counts.size else 0
         for (k, c), v in np.ndenumerate(counts):
-            ax.text(c, k, str(int(v)), ha="center", va="center", fontsize=6,
-                    color="black" if v > mid else "white")
+            ax.text(
+                c,
+                k,
+                str(int(v)),
+                ha="center",
+                va="center",
+                fontsize=6,
+                color="black" if v > mid else "white",
+            )
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

@@ -27,8 +27,15 @@ def read_benchmarks(root: Path) -> pd.DataFrame:
         last = frame.iloc[-1]  # `repeat(...)` writes several rows: the last run counts
         rss = pd.to_numeric(last.get("max_rss"), errors="coerce")
         cpu = pd.to_numeric(last.get("cpu_time"), errors="coerce")
-        rows.append({"rule": path.relative_to(root).parts[0], "file": str(path),
-                     "wall_s": float(last["s"]), "cpu_s": float(cpu), "max_rss_mb": float(rss)})
+        rows.append(
+            {
+                "rule": path.relative_to(root).parts[0],
+                "file": str(path),
+                "wall_s": float(last["s"]),
+                "cpu_s": float(cpu),
+                "max_rss_mb": float(rss),
+            }
+        )
     return pd.DataFrame(rows, columns=["rule", "file", "wall_s", "cpu_s", "max_rss_mb"])
 
 
@@ -37,14 +44,16 @@ def summarize_benchmarks(jobs: pd.DataFrame) -> pd.DataFrame:
     if jobs.empty:
         return pd.DataFrame(columns=COLUMNS)
     grouped = jobs.groupby("rule", sort=True)
-    table = pd.DataFrame({
-        "jobs": grouped.size(),
-        "wall_s_total": grouped["wall_s"].sum(),
-        "wall_s_mean": grouped["wall_s"].mean(),
-        "wall_s_max": grouped["wall_s"].max(),
-        "cpu_s_total": grouped["cpu_s"].sum(min_count=1),
-        "max_rss_mb": grouped["max_rss_mb"].max(),
-    }).reset_index()
+    table = pd.DataFrame(
+        {
+            "jobs": grouped.size(),
+            "wall_s_total": grouped["wall_s"].sum(),
+            "wall_s_mean": grouped["wall_s"].mean(),
+            "wall_s_max": grouped["wall_s"].max(),
+            "cpu_s_total": grouped["cpu_s"].sum(min_count=1),
+            "max_rss_mb": grouped["max_rss_mb"].max(),
+        }
+    ).reset_index()
     return table.sort_values("wall_s_total", ascending=False, ignore_index=True)[COLUMNS]
 
 
@@ -52,11 +61,15 @@ def write_benchmark_summary(root: Path, out_stem: Path) -> pd.DataFrame:
     """``<out_stem>.csv`` and ``.md`` with the per-rule summary of ``root``'s benchmark files."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"no benchmark folder {root}: run the pipeline first (rules write "
-                                "their benchmark: files there)")
+        raise FileNotFoundError(
+            f"no benchmark folder {root}: run the pipeline first (rules write "
+            "their benchmark: files there)"
+        )
     table = summarize_benchmarks(read_benchmarks(root))
     out_stem = Path(out_stem)
     out_stem.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_stem.with_suffix(".csv"), table.to_csv(index=False, float_format="%.2f"))
-    write_text_atomic(out_stem.with_suffix(".md"), table.to_markdown(index=False, floatfmt=".1f") + "\n")
+    write_text_atomic(
+        out_stem.with_suffix(".md"), table.to_markdown(index=False, floatfmt=".1f") + "\n"
+    )
     return table

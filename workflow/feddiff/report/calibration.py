@@ -55,15 +55,23 @@ def build_calibration_figure(runs: Sequence[CalibratedRun], ylabel: str) -> Figu
             fired = m[m["calibrated"] == 1]
             for r, before, after in zip(fired["round"], fired["aux_loss"], fired["aux_loss_after"]):
                 ax.plot([r, r], [before, after], color=color, linewidth=0.8, alpha=0.7)
-            ax.scatter(fired["round"], fired["aux_loss_after"], color=color, marker="v", s=14, zorder=3)
+            ax.scatter(
+                fired["round"], fired["aux_loss_after"], color=color, marker="v", s=14, zorder=3
+            )
             handles.setdefault(run.label, line)
         ax.set_title(f"{dataset} / {partition}", fontsize=9)
         ax.set_xlabel("round")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(ylabel)
-    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=min(4, len(handles)),
-               fontsize=8, frameon=False)
+    fig.legend(
+        list(handles.values()),
+        list(handles),
+        loc="outside lower center",
+        ncols=min(4, len(handles)),
+        fontsize=8,
+        frameon=False,
+    )
     fig.suptitle("Auxiliary loss after aggregation; ▼ after a calibration pass", fontsize=9)
     return fig
 

@@ -20,8 +20,19 @@ from feddiff.utils.atomic import atomic_path, write_text_atomic
 
 #: The label of the mean-over-domains column.
 MEAN_LABEL = "mean over domains"
-DOMAIN_TABLE_COLUMNS = ["experiment", "dataset", "method", "partition", "domain", "n_seeds",
-                        "n_rounds", "final_mean", "final_std", "lastk_mean", "lastk_std"]
+DOMAIN_TABLE_COLUMNS = [
+    "experiment",
+    "dataset",
+    "method",
+    "partition",
+    "domain",
+    "n_seeds",
+    "n_rounds",
+    "final_mean",
+    "final_std",
+    "lastk_mean",
+    "lastk_std",
+]
 
 
 def has_domains(run: RunResult) -> bool:
@@ -50,24 +61,37 @@ def domain_table(runs: list[RunResult], last_k: int = 5) -> pd.DataFrame:
         cols = domain_columns(members[0].metrics.columns)
         for r in members[1:]:
             if domain_columns(r.metrics.columns) != cols:
-                raise ValueError(f"{r.run_dir} and {members[0].run_dir}: different domains in one cell")
+                raise ValueError(
+                    f"{r.run_dir} and {members[0].run_dir}: different domains in one cell"
+                )
         for col in [*cols, DOMAIN_MEAN]:
             curves = [r.metrics.sort_values("round")[col].astype(float).to_numpy() for r in members]
             final = _stats([c[-1] for c in curves])
             lastk = _stats([c[-last_k:].mean() for c in curves])
-            rows.append({
-                "experiment": experiment, "dataset": dataset, "method": method, "partition": partition,
-                "domain": MEAN_LABEL if col == DOMAIN_MEAN else domain_name(col),
-                "n_seeds": len(members), "n_rounds": len(members[0].metrics),
-                "final_mean": final[0], "final_std": final[1],
-                "lastk_mean": lastk[0], "lastk_std": lastk[1],
-            })
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "dataset": dataset,
+                    "method": method,
+                    "partition": partition,
+                    "domain": MEAN_LABEL if col == DOMAIN_MEAN else domain_name(col),
+                    "n_seeds": len(members),
+                    "n_rounds": len(members[0].metrics),
+                    "final_mean": final[0],
+                    "final_std": final[1],
+                    "lastk_mean": lastk[0],
+                    "lastk_std": lastk[1],
+                }
+            )
     table = pd.DataFrame(rows, columns=DOMAIN_TABLE_COLUMNS)
     order = {k: resolve_order(table[k]) for k in ("experiment", "dataset", "method", "partition")}
     keys = [table[k].map({v: i for i, v in enumerate(order[k])}) for k in order]
     table = table.assign(_e=keys[0], _d=keys[1], _m=keys[2], _p=keys[3])
-    return table.sort_values(["_e", "_d", "_m", "_p"], kind="stable").drop(
-        columns=["_e", "_d", "_m", "_p"]).reset_index(drop=True)
+    return (
+        table.sort_values(["_e", "_d", "_m", "_p"], kind="stable")
+        .drop(columns=["_e", "_d", "_m", "_p"])
+        .reset_index(drop=True)
+    )
 
 
 def _grid(block: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
@@ -76,9 +100,15 @@ def _grid(block: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     body = []
     for (method, partition), cell in block.groupby(["method", "partition"], sort=False):
         by = {r.domain: r for r in cell.itertuples(index=False)}
-        body.append([str(method), str(partition)] + [
-            format_cell(by[d].final_mean, by[d].final_std, int(by[d].n_seeds)) if d in by else DASH
-            for d in domains])
+        body.append(
+            [str(method), str(partition)]
+            + [
+                format_cell(by[d].final_mean, by[d].final_std, int(by[d].n_seeds))
+                if d in by
+                else DASH
+                for d in domains
+            ]
+        )
     return header, body
 
 
@@ -92,10 +122,16 @@ def _blocks(table: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
 def _legend(block: pd.DataFrame) -> str:
     rounds = sorted({int(n) for n in block["n_rounds"]})
     seeds = sorted({int(n) for n in block["n_seeds"]})
-    spread = "single seed (no std)" if seeds == [1] else f"mean ± std over {'–'.join(map(str, seeds))} seeds"
-    return (f"Test accuracy (%) on each domain's test split after the last round "
-            f"(round {'–'.join(map(str, rounds))}); {MEAN_LABEL} = unweighted mean of the domains; "
-            f"per-client methods (FedBN): each domain's clients' own models; {spread}.")
+    spread = (
+        "single seed (no std)"
+        if seeds == [1]
+        else f"mean ± std over {'–'.join(map(str, seeds))} seeds"
+    )
+    return (
+        f"Test accuracy (%) on each domain's test split after the last round "
+        f"(round {'–'.join(map(str, rounds))}); {MEAN_LABEL} = unweighted mean of the domains; "
+        f"per-client methods (FedBN): each domain's clients' own models; {spread}."
+    )
 
 
 def render_domain_markdown(table: pd.DataFrame) -> str:
@@ -115,12 +151,19 @@ def render_domain_latex(table: pd.DataFrame) -> str:
     out = ["% Generated by feddiff.report -- do not edit. Requires \\usepackage{booktabs}."]
     for experiment, dataset, block in _blocks(table):
         header, body = _grid(block)
-        label = "-".join("".join(c if c.isalnum() else "-" for c in p) for p in (experiment, dataset))
-        out += [r"\begin{table}[t]", r"\centering",
-                rf"\caption{{{tex_escape(f'{experiment}, {dataset}. {_legend(block)}')}}}",
-                rf"\label{{tab:domains-{label}}}",
-                r"\begin{tabular}{ll" + "c" * (len(header) - 2) + "}", r"\toprule",
-                " & ".join(tex_escape(h) for h in header) + r" \\", r"\midrule"]
+        label = "-".join(
+            "".join(c if c.isalnum() else "-" for c in p) for p in (experiment, dataset)
+        )
+        out += [
+            r"\begin{table}[t]",
+            r"\centering",
+            rf"\caption{{{tex_escape(f'{experiment}, {dataset}. {_legend(block)}')}}}",
+            rf"\label{{tab:domains-{label}}}",
+            r"\begin{tabular}{ll" + "c" * (len(header) - 2) + "}",
+            r"\toprule",
+            " & ".join(tex_escape(h) for h in header) + r" \\",
+            r"\midrule",
+        ]
         out += [" & ".join(tex_escape(c) for c in row) + r" \\" for row in body]
         out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(out)

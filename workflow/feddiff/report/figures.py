@@ -93,14 +93,23 @@ def _draw_panel(ax: Axes, panel: pd.DataFrame, methods: list[str]) -> dict[str, 
             continue
         marker = "o" if len(curve) <= 30 else None
         (line,) = ax.plot(
-            curve["round"], curve["mean"], label=method, marker=marker, markersize=3,
-            linewidth=1.5, **_style(i),
+            curve["round"],
+            curve["mean"],
+            label=method,
+            marker=marker,
+            markersize=3,
+            linewidth=1.5,
+            **_style(i),
         )
         band = curve[curve["n"] > 1]
         if not band.empty:
             ax.fill_between(
-                band["round"], band["mean"] - band["std"], band["mean"] + band["std"],
-                color=line.get_color(), alpha=0.2, linewidth=0,
+                band["round"],
+                band["mean"] - band["std"],
+                band["mean"] + band["std"],
+                color=line.get_color(),
+                alpha=0.2,
+                linewidth=0,
             )
         handles[method] = line
     return handles
@@ -120,7 +129,9 @@ def build_accuracy_figure(
     curves = {c: accuracy_curves(runs, c) for c in dict.fromkeys(c for _, _, c in rows)}
     many_experiments = len({e for e, _, _ in rows}) > 1
     # at least 6 in wide: the suptitle and legend of a one-partition figure fit
-    fig = Figure(figsize=(max(4.0 * len(partitions), 6.0), 3.2 * len(rows) + 0.8), layout="constrained")
+    fig = Figure(
+        figsize=(max(4.0 * len(partitions), 6.0), 3.2 * len(rows) + 0.8), layout="constrained"
+    )
     FigureCanvasAgg(fig)
     axes = fig.subplots(len(rows), len(partitions), squeeze=False, sharey="row")
     handles: dict[str, object] = {}
@@ -154,8 +165,11 @@ def build_accuracy_figure(
             ax.grid(True, alpha=0.3)
     ordered = [m for m in methods if m in handles]
     fig.legend(
-        [handles[m] for m in ordered], ordered, loc="outside lower center",
-        ncol=min(len(ordered), 6), frameon=False,
+        [handles[m] for m in ordered],
+        ordered,
+        loc="outside lower center",
+        ncol=min(len(ordered), 6),
+        frameon=False,
     )
     fig.suptitle("Test accuracy vs. round (mean ± std over seeds)")
     return fig

@@ -76,33 +76,71 @@ class Metric:
 
 #: Per link kind, the metrics a values row may carry, in display order.
 METRICS: dict[str, dict[str, Metric]] = {
-    "accuracy": {"accuracy": Metric("accuracy", "test accuracy (%)", "lastk_mean", "lastk_std", "%")},
+    "accuracy": {
+        "accuracy": Metric("accuracy", "test accuracy (%)", "lastk_mean", "lastk_std", "%")
+    },
     "fid": {
         "fid": Metric("fid", "FID", "fid_mean", "fid_std", ""),
-        "upload_saved_pct": Metric("upload_saved_pct", "upload saved vs FULL (%)", "up_reduction_vs_full_pct",
-                                   None, "%"),
-        "total_saved_pct": Metric("total_saved_pct", "parameters saved vs FULL (%)",
-                                  "total_reduction_vs_full_pct", None, "%"),
-        "max_total_saved_pct": Metric("max_total_saved_pct", "parameters saved vs FULL, paper: best mode (%)",
-                                      "total_reduction_vs_full_pct", None, "%", best_of_modes=True),
+        "upload_saved_pct": Metric(
+            "upload_saved_pct", "upload saved vs FULL (%)", "up_reduction_vs_full_pct", None, "%"
+        ),
+        "total_saved_pct": Metric(
+            "total_saved_pct",
+            "parameters saved vs FULL (%)",
+            "total_reduction_vs_full_pct",
+            None,
+            "%",
+        ),
+        "max_total_saved_pct": Metric(
+            "max_total_saved_pct",
+            "parameters saved vs FULL, paper: best mode (%)",
+            "total_reduction_vs_full_pct",
+            None,
+            "%",
+            best_of_modes=True,
+        ),
     },
 }
 #: Where each kind's results come from (written by the report / diffuse-report stages).
-RESULTS_TABLE = {"accuracy": "results/tables/accuracy.csv", "fid": "results/tables/diffusion_fid.csv"}
+RESULTS_TABLE = {
+    "accuracy": "results/tables/accuracy.csv",
+    "fid": "results/tables/diffusion_fid.csv",
+}
 #: Accuracy rows fill the ``ours_final/lastk/best_*`` columns and their three differences
 #: (``ours_mean``/``ours_std``/``ours_minus_paper`` stay empty); FID-table rows fill
 #: ``ours_mean``/``ours_std``/``ours_minus_paper`` only. Empty = NaN, never 0.
 COMPARISON_COLUMNS = [
-    "group", "dataset", "method", "partition", "metric", "n_seeds", "n_rounds",
-    "ours_final_mean", "ours_final_std", "ours_lastk_mean", "ours_lastk_std", "ours_best_mean", "ours_best_std",
-    "ours_mean", "ours_std", "ours_kind", "paper",
-    "ours_best_round_minus_paper", "ours_final_minus_paper", "ours_lastk_mean_minus_paper", "ours_minus_paper",
-    "comparable", "source",
+    "group",
+    "dataset",
+    "method",
+    "partition",
+    "metric",
+    "n_seeds",
+    "n_rounds",
+    "ours_final_mean",
+    "ours_final_std",
+    "ours_lastk_mean",
+    "ours_lastk_std",
+    "ours_best_mean",
+    "ours_best_std",
+    "ours_mean",
+    "ours_std",
+    "ours_kind",
+    "paper",
+    "ours_best_round_minus_paper",
+    "ours_final_minus_paper",
+    "ours_lastk_mean_minus_paper",
+    "ours_minus_paper",
+    "comparable",
+    "source",
 ]
 #: Accuracy statistics of our runs (columns of accuracy.csv) and their CSV names here.
 ACCURACY_STATS = {"final": "ours_final", "lastk": "ours_lastk", "best": "ours_best"}
-ACCURACY_DELTAS = {"best": "ours_best_round_minus_paper", "final": "ours_final_minus_paper",
-                   "lastk": "ours_lastk_mean_minus_paper"}
+ACCURACY_DELTAS = {
+    "best": "ours_best_round_minus_paper",
+    "final": "ours_final_minus_paper",
+    "lastk": "ours_lastk_mean_minus_paper",
+}
 WILDCARD = "*"
 DIFFUSION_GROUP = "diffusion"
 
@@ -129,7 +167,9 @@ def _number(text: str, where: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise PaperValuesError(f"{where}: value {text!r} is not a number (leave it empty when unknown)") from None
+        raise PaperValuesError(
+            f"{where}: value {text!r} is not a number (leave it empty when unknown)"
+        ) from None
     if not math.isfinite(value):
         raise PaperValuesError(f"{where}: value {text!r} is not finite")
     return value
@@ -150,7 +190,9 @@ def load_paper_values(path: str | Path) -> pd.DataFrame:
         header = [h.strip() for h in (reader.fieldnames or [])]
         missing = [c for c in VALUE_COLUMNS if c not in header]
         if missing:
-            raise PaperValuesError(f"{path}: missing column(s) {missing}; the header must be {','.join(VALUE_COLUMNS)}")
+            raise PaperValuesError(
+                f"{path}: missing column(s) {missing}; the header must be {','.join(VALUE_COLUMNS)}"
+            )
         rows = []
         seen: dict[tuple[str, ...], int] = {}
         for line, raw in enumerate(reader, start=2):
@@ -159,7 +201,9 @@ def load_paper_values(path: str | Path) -> pd.DataFrame:
                 continue
             where = f"{path}:{line}"
             if not row["table"] or set(row["table"]) - ID_CHARS:
-                raise PaperValuesError(f"{where}: table {row['table']!r} must be an id of letters, digits, _ . -")
+                raise PaperValuesError(
+                    f"{where}: table {row['table']!r} must be an id of letters, digits, _ . -"
+                )
             if not row["metric"]:
                 raise PaperValuesError(f"{where}: metric is empty")
             value = math.nan
@@ -167,10 +211,14 @@ def load_paper_values(path: str | Path) -> pd.DataFrame:
                 value = _number(row["value"], where)
                 empty = [c for c in ("dataset", "partition", "method", "source") if not row[c]]
                 if empty:
-                    raise PaperValuesError(f"{where}: a row with a value needs {empty} (where the number comes from)")
+                    raise PaperValuesError(
+                        f"{where}: a row with a value needs {empty} (where the number comes from)"
+                    )
                 key = tuple(row[c] for c in ("table", "dataset", "partition", "method", "metric"))
                 if key in seen:
-                    raise PaperValuesError(f"{where}: {key} already has a value on line {seen[key]}")
+                    raise PaperValuesError(
+                        f"{where}: {key} already has a value on line {seen[key]}"
+                    )
                 seen[key] = line
             rows.append({**{c: row[c] for c in VALUE_COLUMNS}, "value": value})
     return pd.DataFrame(rows, columns=list(VALUE_COLUMNS)).astype({"value": float})
@@ -196,8 +244,11 @@ class PaperLink:
 
 def _links(config: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
     """(config key, group, link) of every ``paper`` entry, experiments first."""
-    found = [(f"experiments.{name}.paper", name, exp["paper"])
-             for name, exp in (config.get("experiments") or {}).items() if exp.get("paper")]
+    found = [
+        (f"experiments.{name}.paper", name, exp["paper"])
+        for name, exp in (config.get("experiments") or {}).items()
+        if exp.get("paper")
+    ]
     section = config.get("diffusion") or {}
     if section.get("paper"):
         found.append(("diffusion.paper", DIFFUSION_GROUP, section["paper"]))
@@ -229,8 +280,10 @@ def check_paper_links(config: Mapping[str, Any]) -> None:
         table = str(link.get("table", ""))
         path = resolve_values_path(link.get("values", DEFAULT_VALUES))
         if not path.is_file():
-            raise ConfigError(f"{key}.values: {link.get('values', DEFAULT_VALUES)}: file not found "
-                              "(relative paths are tried from the working directory, then the repository)")
+            raise ConfigError(
+                f"{key}.values: {link.get('values', DEFAULT_VALUES)}: file not found "
+                "(relative paths are tried from the working directory, then the repository)"
+            )
         if path not in cache:
             try:
                 cache[path] = load_paper_values(path)
@@ -240,17 +293,23 @@ def check_paper_links(config: Mapping[str, Any]) -> None:
         rows = values[values["table"] == table]
         if rows.empty:
             known = sorted(set(values["table"]))
-            raise ConfigError(f"{key}.table: {table!r} is not a table of {path} (tables there: {known})")
+            raise ConfigError(
+                f"{key}.table: {table!r} is not a table of {path} (tables there: {known})"
+            )
         bad = sorted(set(rows["metric"]) - set(METRICS[kind]))
         if bad:
             what = "diffusion" if kind == "fid" else "classifier"
-            raise ConfigError(f"{key}.table: {table!r} has metric(s) {bad} in {path}; "
-                              f"a {what} link compares {sorted(METRICS[kind])}")
+            raise ConfigError(
+                f"{key}.table: {table!r} has metric(s) {bad} in {path}; "
+                f"a {what} link compares {sorted(METRICS[kind])}"
+            )
         if table in linked:
             other_key, other_kind, other_path = linked[table]
             if other_kind != kind or other_path.resolve() != path.resolve():
-                raise ConfigError(f"{key}: table {table!r} is also linked by {other_key} "
-                                  "with another kind or values file; give each comparison its own table id")
+                raise ConfigError(
+                    f"{key}: table {table!r} is also linked by {other_key} "
+                    "with another kind or values file; give each comparison its own table id"
+                )
         linked.setdefault(table, (key, kind, path))
 
 
@@ -260,22 +319,33 @@ Key = tuple[str, str, str, str]
 
 def _lookup(values: pd.DataFrame, table: str) -> dict[Key, tuple[float, str]]:
     rows = values[(values["table"] == table) & values["value"].notna()]
-    return {(r.dataset, r.partition, r.method, r.metric): (float(r.value), str(r.source))
-            for r in rows.itertuples(index=False)}
+    return {
+        (r.dataset, r.partition, r.method, r.metric): (float(r.value), str(r.source))
+        for r in rows.itertuples(index=False)
+    }
 
 
-def _find(lookup: Mapping[Key, tuple[float, str]], dataset: str, partition: str, method: str,
-          metric: str) -> tuple[float, str]:
+def _find(
+    lookup: Mapping[Key, tuple[float, str]], dataset: str, partition: str, method: str, metric: str
+) -> tuple[float, str]:
     """The paper's number for a cell: the row naming it, else the most specific ``*`` row."""
-    candidates = [(d, p, m) for d in (dataset, WILDCARD) for p in (partition, WILDCARD) for m in (method, WILDCARD)]
-    for d, p, m in sorted(candidates, key=lambda c: sum(x == WILDCARD for x in c)):  # stable: exact first
+    candidates = [
+        (d, p, m)
+        for d in (dataset, WILDCARD)
+        for p in (partition, WILDCARD)
+        for m in (method, WILDCARD)
+    ]
+    for d, p, m in sorted(
+        candidates, key=lambda c: sum(x == WILDCARD for x in c)
+    ):  # stable: exact first
         if (d, p, m, metric) in lookup:
             return lookup[(d, p, m, metric)]
     return math.nan, ""
 
 
-def paper_value(values: pd.DataFrame, table: str, dataset: str, partition: str, method: str,
-                metric: str) -> tuple[float, str]:
+def paper_value(
+    values: pd.DataFrame, table: str, dataset: str, partition: str, method: str, metric: str
+) -> tuple[float, str]:
     """(number, source) the comparison would show for one cell (NaN, "" if none)."""
     return _find(_lookup(values, table), dataset, partition, method, metric)
 
@@ -294,7 +364,10 @@ def _minus(ours: float, paper: float) -> float:
 def _accuracy_row(r: Mapping[str, Any], paper: float) -> dict[str, float]:
     out: dict[str, float] = {}
     for stat, col in ACCURACY_STATS.items():
-        out[f"{col}_mean"], out[f"{col}_std"] = _nan(r.get(f"{stat}_mean")), _nan(r.get(f"{stat}_std"))
+        out[f"{col}_mean"], out[f"{col}_std"] = (
+            _nan(r.get(f"{stat}_mean")),
+            _nan(r.get(f"{stat}_std")),
+        )
         out[ACCURACY_DELTAS[stat]] = _minus(out[f"{col}_mean"], paper)
     return out
 
@@ -312,7 +385,11 @@ def _best_of_modes_only(comp: pd.DataFrame) -> pd.DataFrame:
 
 
 def comparison_table(
-    results: pd.DataFrame, values: pd.DataFrame, table: str, kind: str, groups: Sequence[str] | None = None
+    results: pd.DataFrame,
+    values: pd.DataFrame,
+    table: str,
+    kind: str,
+    groups: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Ours beside the paper's numbers of ``table``: one row per result cell and metric.
 
@@ -330,7 +407,11 @@ def comparison_table(
     metrics = [m for i, m in enumerate(metrics) if i == 0 or m.name in present]
     lookup = _lookup(values, table)
     if kind == "accuracy":
-        res = results if groups is None else results[results["experiment"].astype(str).isin(list(groups))]
+        res = (
+            results
+            if groups is None
+            else results[results["experiment"].astype(str).isin(list(groups))]
+        )
     else:
         res = results.assign(experiment=DIFFUSION_GROUP, method=results["mode"])
     if res.empty:
@@ -344,20 +425,34 @@ def comparison_table(
         for m in metrics:
             paper, source = _find(lookup, ds, part, method, m.name)
             row: dict[str, Any] = {c: math.nan for c in COMPARISON_COLUMNS}
-            row.update({
-                "group": str(r["experiment"]), "dataset": ds, "method": method, "partition": part,
-                "metric": m.name, "n_seeds": int(r.get("n_seeds", 1)), "n_rounds": int(r.get("n_rounds", 0)),
-                "ours_kind": "", "paper": paper, "comparable": True, "source": source,
-            })
+            row.update(
+                {
+                    "group": str(r["experiment"]),
+                    "dataset": ds,
+                    "method": method,
+                    "partition": part,
+                    "metric": m.name,
+                    "n_seeds": int(r.get("n_seeds", 1)),
+                    "n_rounds": int(r.get("n_rounds", 0)),
+                    "ours_kind": "",
+                    "paper": paper,
+                    "comparable": True,
+                    "source": source,
+                }
+            )
             if kind == "accuracy":
                 row.update(_accuracy_row(r, paper))
             else:
                 ours = _nan(r.get(m.ours_mean))
                 ours_kind = str(r.get("fid_kind", "")) if m.name == "fid" else ""
                 comparable = m.name != "fid" or ours_kind == inception
-                row.update(ours_mean=ours, ours_std=_nan(r.get(m.ours_std)) if m.ours_std else math.nan,
-                           ours_kind=ours_kind, comparable=comparable,
-                           ours_minus_paper=_minus(ours, paper) if comparable else math.nan)
+                row.update(
+                    ours_mean=ours,
+                    ours_std=_nan(r.get(m.ours_std)) if m.ours_std else math.nan,
+                    ours_kind=ours_kind,
+                    comparable=comparable,
+                    ours_minus_paper=_minus(ours, paper) if comparable else math.nan,
+                )
             rows.append(row)
     return _best_of_modes_only(pd.DataFrame(rows, columns=COMPARISON_COLUMNS))
 
@@ -378,8 +473,10 @@ def _plain(x: float) -> str:
 
 def _blocks(comp: pd.DataFrame) -> list[tuple[str, str, str, pd.DataFrame]]:
     keys = dict.fromkeys(zip(comp["group"], comp["dataset"], comp["metric"]))
-    return [(g, d, m, comp[(comp["group"] == g) & (comp["dataset"] == d) & (comp["metric"] == m)])
-            for g, d, m in keys]
+    return [
+        (g, d, m, comp[(comp["group"] == g) & (comp["dataset"] == d) & (comp["metric"] == m)])
+        for g, d, m in keys
+    ]
 
 
 def _metric(name: str) -> Metric:
@@ -388,8 +485,16 @@ def _metric(name: str) -> Metric:
 
 def accuracy_header(last_k: int) -> list[str]:
     """Column names of an accuracy block: each Δ says which of ours it subtracts."""
-    return ["method", "partition", "ours final", f"ours last-{last_k} mean", "ours best round", "paper",
-            "Δ (ours best round − paper)", f"Δ (ours last-{last_k} mean − paper)"]
+    return [
+        "method",
+        "partition",
+        "ours final",
+        f"ours last-{last_k} mean",
+        "ours best round",
+        "paper",
+        "Δ (ours best round − paper)",
+        f"Δ (ours last-{last_k} mean − paper)",
+    ]
 
 
 def _grid(block: pd.DataFrame, metric: str, last_k: int) -> tuple[list[str], list[list[str]]]:
@@ -400,8 +505,13 @@ def _grid(block: pd.DataFrame, metric: str, last_k: int) -> tuple[list[str], lis
     elif metric == "fid":
         header = ["mode", "partition", f"ours {_fid_label(block)}", "paper FID", "Δ (ours − paper)"]
     elif m.best_of_modes:
-        header = ["mode", "partition", "ours parameters saved vs FULL (%)", "paper: up to (best mode)",
-                  "Δ (ours best mode − paper)"]
+        header = [
+            "mode",
+            "partition",
+            "ours parameters saved vs FULL (%)",
+            "paper: up to (best mode)",
+            "Δ (ours best mode − paper)",
+        ]
     else:
         header = ["mode", "partition", f"ours {m.label}", "paper", "Δ (ours − paper)"]
     body = []
@@ -409,13 +519,22 @@ def _grid(block: pd.DataFrame, metric: str, last_k: int) -> tuple[list[str], lis
         n = int(r.n_seeds)
         line = [str(r.method), str(r.partition)]
         if metric == "accuracy":
-            line += [format_cell(getattr(r, f"{col}_mean"), getattr(r, f"{col}_std"), n)
-                     for col in ACCURACY_STATS.values()]
-            line += [_plain(r.paper), _signed(r.ours_best_round_minus_paper), _signed(r.ours_lastk_mean_minus_paper)]
+            line += [
+                format_cell(getattr(r, f"{col}_mean"), getattr(r, f"{col}_std"), n)
+                for col in ACCURACY_STATS.values()
+            ]
+            line += [
+                _plain(r.paper),
+                _signed(r.ours_best_round_minus_paper),
+                _signed(r.ours_lastk_mean_minus_paper),
+            ]
         else:
             paper = _plain(r.paper)
-            line += [format_cell(r.ours_mean, r.ours_std, n),
-                     f"up to {paper}" if m.best_of_modes and paper != DASH else paper, _signed(r.ours_minus_paper)]
+            line += [
+                format_cell(r.ours_mean, r.ours_std, n),
+                f"up to {paper}" if m.best_of_modes and paper != DASH else paper,
+                _signed(r.ours_minus_paper),
+            ]
         body.append(line)
     return header, body
 
@@ -433,29 +552,44 @@ def _fid_label(block: pd.DataFrame) -> str:
 
 def legend(block: pd.DataFrame, metric: str, last_k: int) -> str:
     seeds = sorted({int(n) for n in block["n_seeds"]})
-    spread = "single seed (no std)" if seeds == [1] else f"mean ± sample std over {'–'.join(map(str, seeds))} seeds"
+    spread = (
+        "single seed (no std)"
+        if seeds == [1]
+        else f"mean ± sample std over {'–'.join(map(str, seeds))} seeds"
+    )
     missing = f"{DASH} = the paper gives no number for this cell (or it is not entered in the values file)"
     if metric == "accuracy":
-        return (f"Test accuracy (%). Ours: final = after the last round, last-{last_k} mean = mean over the last "
-                f"{last_k} rounds, best round = each run's highest accuracy over all rounds (picked on the test "
-                f"set, so optimistic), each {spread}. Paper: the number the paper reports (source above). "
-                "Δ (ours best round − paper) compares like for like: the reference code prints the best round's "
-                "accuracy, which the paper's number most likely is. "
-                f"Δ (ours last-{last_k} mean − paper) compares our headline number. Positive: ours higher. "
-                f"{missing}.")
+        return (
+            f"Test accuracy (%). Ours: final = after the last round, last-{last_k} mean = mean over the last "
+            f"{last_k} rounds, best round = each run's highest accuracy over all rounds (picked on the test "
+            f"set, so optimistic), each {spread}. Paper: the number the paper reports (source above). "
+            "Δ (ours best round − paper) compares like for like: the reference code prints the best round's "
+            "accuracy, which the paper's number most likely is. "
+            f"Δ (ours last-{last_k} mean − paper) compares our headline number. Positive: ours higher. "
+            f"{missing}."
+        )
     if metric == "fid":
         kinds = " / ".join(sorted(k for k in set(block["ours_kind"]) if k))
-        note = ("" if bool(block["comparable"].all()) else
-                " Ours is not Inception FID, so it is not on the paper's scale: Δ is left out.")
-        return (f"FID (lower is better) after the last round. Ours: {kinds}, {spread}. Paper: reported FID "
-                f"(source above). Δ = ours − paper.{note} {missing}.")
+        note = (
+            ""
+            if bool(block["comparable"].all())
+            else " Ours is not Inception FID, so it is not on the paper's scale: Δ is left out."
+        )
+        return (
+            f"FID (lower is better) after the last round. Ours: {kinds}, {spread}. Paper: reported FID "
+            f"(source above). Δ = ours − paper.{note} {missing}."
+        )
     m = _metric(metric)
     if m.best_of_modes:
-        return ("Parameters sent (up + down) over all rounds, relative to FULL in the same setting. The paper "
-                "gives one number, the largest saving of any mode (\"up to\"), so it stands beside every mode; "
-                f"Δ = ours best mode − paper, in the row of our largest saving only. {missing}.")
-    return (f"{m.label}: parameters sent (up + down, or up only) over all rounds, relative to FULL in the same "
-            f"setting. Δ = ours − paper. {missing}.")
+        return (
+            "Parameters sent (up + down) over all rounds, relative to FULL in the same setting. The paper "
+            'gives one number, the largest saving of any mode ("up to"), so it stands beside every mode; '
+            f"Δ = ours best mode − paper, in the row of our largest saving only. {missing}."
+        )
+    return (
+        f"{m.label}: parameters sent (up + down, or up only) over all rounds, relative to FULL in the same "
+        f"setting. Δ = ours − paper. {missing}."
+    )
 
 
 def _md(text: str) -> str:
@@ -513,7 +647,10 @@ def write_comparison(
     comp: pd.DataFrame, table: str, sources: Sequence[str], tables_dir: Path, last_k: int = 5
 ) -> list[Path]:
     """``paper_<table>.{csv,md,tex}`` under ``tables_dir``, each written atomically."""
-    markdown, latex = render_markdown(comp, table, sources, last_k), render_latex(comp, table, sources, last_k)
+    markdown, latex = (
+        render_markdown(comp, table, sources, last_k),
+        render_latex(comp, table, sources, last_k),
+    )
     paths = [Path(tables_dir) / f"paper_{table}.{ext}" for ext in ("csv", "md", "tex")]
     with atomic_path(paths[0]) as tmp:
         comp.to_csv(tmp, index=False, float_format="%.4f")
@@ -523,8 +660,13 @@ def write_comparison(
 
 
 def make_paper_table(
-    results_csv: Path, values_csv: Path, table: str, kind: str, tables_dir: Path,
-    groups: Iterable[str] | None = None, last_k: int = 5,
+    results_csv: Path,
+    values_csv: Path,
+    table: str,
+    kind: str,
+    tables_dir: Path,
+    groups: Iterable[str] | None = None,
+    last_k: int = 5,
 ) -> pd.DataFrame:
     """The stage: read our results table and the values CSV, write the comparison."""
     keys = ("experiment", "dataset", "partition", "method", "mode", "fid_kind")
@@ -539,8 +681,21 @@ def make_paper_table(
 
 
 __all__ = [
-    "COMPARISON_COLUMNS", "METRICS", "WILDCARD", "PaperLink", "PaperValuesError", "accuracy_header",
-    "check_paper_links", "comparison_table", "load_paper_values", "make_paper_table", "paper_links", "paper_value",
-    "render_latex", "render_markdown", "resolve_values_path",
-    "table_sources", "write_comparison",
+    "COMPARISON_COLUMNS",
+    "METRICS",
+    "WILDCARD",
+    "PaperLink",
+    "PaperValuesError",
+    "accuracy_header",
+    "check_paper_links",
+    "comparison_table",
+    "load_paper_values",
+    "make_paper_table",
+    "paper_links",
+    "paper_value",
+    "render_latex",
+    "render_markdown",
+    "resolve_values_path",
+    "table_sources",
+    "write_comparison",
 ]

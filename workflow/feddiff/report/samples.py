@@ -61,7 +61,9 @@ def build_sample_figure(run_dir: Path, title: str | None = None) -> Figure:
     for ax, (name, _), image in zip(axes.flat, grids, images):
         ax.imshow(image, interpolation="nearest")
         score = per_model.get(name)
-        ax.set_title(f"{name}" + (f" · {short} {float(score):.2f}" if score is not None else ""), fontsize=9)
+        ax.set_title(
+            f"{name}" + (f" · {short} {float(score):.2f}" if score is not None else ""), fontsize=9
+        )
     heading = title or run_dir.as_posix()
     note = "generated samples, one row per class for a class-conditional model"
     if kind:

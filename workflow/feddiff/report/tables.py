@@ -211,8 +211,7 @@ def render_latex(table: pd.DataFrame, last_k: int = 5) -> str:
             " & ".join([""] + [rf"\multicolumn{{3}}{{c}}{{{tex_escape(p)}}}" for p in partitions])
             + r" \\",
             " ".join(rf"\cmidrule(lr){{{2 + 3 * i}-{4 + 3 * i}}}" for i in range(n)),
-            " & ".join(["method"] + ["final", f"last-{last_k} mean", "best round"] * n)
-            + r" \\",
+            " & ".join(["method"] + ["final", f"last-{last_k} mean", "best round"] * n) + r" \\",
             r"\midrule",
         ]
         out += [" & ".join(tex_escape(c) for c in row) + r" \\" for row in body]

@@ -11,5 +11,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"training.device is {name!r} but no CUDA device is available; use 'auto' or 'cpu'")
+        raise RuntimeError(
+            f"training.device is {name!r} but no CUDA device is available; use 'auto' or 'cpu'"
+        )
     return device

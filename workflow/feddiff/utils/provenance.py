@@ -8,7 +8,16 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-PACKAGES = ("feddiff", "torch", "torchvision", "numpy", "h5py", "diffusers", "snakemake", "scikit-learn")
+PACKAGES = (
+    "feddiff",
+    "torch",
+    "torchvision",
+    "numpy",
+    "h5py",
+    "diffusers",
+    "snakemake",
+    "scikit-learn",
+)
 
 
 def package_versions() -> dict[str, Any]:
@@ -35,6 +44,9 @@ def git_commit(path: Path | None = None) -> str | None:
     commit = out.stdout.strip()
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=where, capture_output=True, text=True, timeout=10,
+        cwd=where,
+        capture_output=True,
+        text=True,
+        timeout=10,
     )
     return commit + ("-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else "")

@@ -65,7 +65,9 @@ STRATEGIES: dict[str, StrategyEntry] = {
 def strategy_entry(name: Any) -> StrategyEntry:
     """The registry row of ``name``; a clear error for a name that is not registered."""
     if name not in STRATEGIES:
-        raise ValueError(f"method.strategy: unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}")
+        raise ValueError(
+            f"method.strategy: unknown strategy {name!r}; choose one of {sorted(STRATEGIES)}"
+        )
     return STRATEGIES[name]
 
 

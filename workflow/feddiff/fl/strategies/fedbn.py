@@ -79,13 +79,16 @@ class FedBN(Strategy):
         return count_params(self._shared(global_model.state_dict()))
 
     def aggregate(self, global_model: nn.Module, updates: list[ClientUpdate], round: int) -> None:
-        shared = weighted_average([self._shared(u.weights) for u in updates],
-                                  [float(u.num_samples) for u in updates])
+        shared = weighted_average(
+            [self._shared(u.weights) for u in updates], [float(u.num_samples) for u in updates]
+        )
         state = global_model.state_dict()
         state.update(shared)
         if self.bn and self.client_states:  # the saved model's batch norm only (module docstring)
             seen = [self.client_states[c] for c in sorted(self.client_states)]
-            mean_bn = weighted_average([s["bn"] for s in seen], [float(s["num_samples"]) for s in seen])
+            mean_bn = weighted_average(
+                [s["bn"] for s in seen], [float(s["num_samples"]) for s in seen]
+            )
             state.update({k: v.to(state[k].device) for k, v in mean_bn.items()})
         global_model.load_state_dict(state)
 
@@ -101,7 +104,9 @@ class FedBN(Strategy):
         """Every client's own model: the shared weights with that client's batch norm."""
         return self._client_models(global_model, scratch)
 
-    def _client_models(self, global_model: nn.Module, scratch: nn.Module) -> Iterator[tuple[int, nn.Module]]:
+    def _client_models(
+        self, global_model: nn.Module, scratch: nn.Module
+    ) -> Iterator[tuple[int, nn.Module]]:
         scratch.load_state_dict(global_model.state_dict())
         state = scratch.state_dict()
         for client in range(self.num_clients):

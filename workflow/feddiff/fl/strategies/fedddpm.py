@@ -50,11 +50,19 @@ class FedDDPM(Strategy):
 
     def bind_run(self, settings: TrainSettings, seed: int) -> None:
         if self._images is None or self._labels is None or self._objective is None:
-            raise RuntimeError("fedddpm: bind_data must run before bind_run (the auxiliary set is not loaded)")
+            raise RuntimeError(
+                "fedddpm: bind_data must run before bind_run (the auxiliary set is not loaded)"
+            )
         momentum = self.params.momentum if self.params.momentum is not None else settings.momentum
         self.calibrator = ServerCalibrator(
-            self.params, self._images, self._labels, self._objective, sgd(momentum, settings.weight_decay),
-            lr=settings.lr, seed=seed, eval_batch_size=settings.eval_batch_size,
+            self.params,
+            self._images,
+            self._labels,
+            self._objective,
+            sgd(momentum, settings.weight_decay),
+            lr=settings.lr,
+            seed=seed,
+            eval_batch_size=settings.eval_batch_size,
         )
 
     def aggregate(self, global_model: nn.Module, updates: list[ClientUpdate], round: int) -> None:

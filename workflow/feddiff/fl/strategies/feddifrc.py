@@ -95,29 +95,35 @@ from feddiff.fl.strategy import LocalContext, Strategy, register
 U_FLOOR = 1e-6
 
 
-def tdcl_cosine(z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+def tdcl_cosine(
+    z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """Batch mean of InfoNCE: ``z`` (B, D) against its own ``reps`` (B, K, D), positive ``reps[b, target[b]]``."""
     sims = F.cosine_similarity(z.unsqueeze(1), reps, dim=-1) / temperature
     return F.cross_entropy(sims, target)
 
 
-def tdcl_paper(z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+def tdcl_paper(
+    z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """As :func:`tdcl_cosine` with ``cos(z_i, r) / U(r)``, ``U(r)`` the batch's mean cosine distance to ``r``."""
     zn, rn = F.normalize(z, dim=-1), F.normalize(reps, dim=-1)
-    cos = torch.einsum("bd,bkd->bk", zn, rn)                    # cos(z_b, r_b^k)
-    cos_all = torch.einsum("ad,bkd->abk", zn.detach(), rn)       # cos(z_a, r_b^k) for every a
-    u = (1.0 - cos_all).mean(0).clamp_min(U_FLOOR)               # (B, K), detached
+    cos = torch.einsum("bd,bkd->bk", zn, rn)  # cos(z_b, r_b^k)
+    cos_all = torch.einsum("ad,bkd->abk", zn.detach(), rn)  # cos(z_a, r_b^k) for every a
+    u = (1.0 - cos_all).mean(0).clamp_min(U_FLOOR)  # (B, K), detached
     return F.cross_entropy(cos / (u * temperature), target)
 
 
-def tdcl_reference(z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+def tdcl_reference(
+    z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float
+) -> torch.Tensor:
     """The reference's single InfoNCE over the batch's positive and (mis)paired negative rows."""
     b, k, _ = reps.shape
     rows = torch.arange(b, device=reps.device)
-    pos = reps[rows, target]                                     # (B, D)
+    pos = reps[rows, target]  # (B, D)
     keep = torch.ones(b, k, dtype=torch.bool, device=reps.device)
     keep[rows, target] = False
-    neg = reps[keep]                                             # (B*(K-1), D), sample-major
+    neg = reps[keep]  # (B*(K-1), D), sample-major
     protos = torch.cat([pos, neg], dim=0)
     logits = F.cosine_similarity(z.repeat(k, 1), protos, dim=1) / temperature
     return torch.logsumexp(logits, 0) - torch.logsumexp(logits[:b], 0)
@@ -127,8 +133,13 @@ def tdcl_reference(z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, te
 TDCL_FORMS = dict(zip(TDCL_KINDS, (tdcl_paper, tdcl_cosine, tdcl_reference), strict=True))
 
 
-def tdcl_loss(z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float,
-              kind: str = "paper") -> torch.Tensor:
+def tdcl_loss(
+    z: torch.Tensor,
+    reps: torch.Tensor,
+    target: torch.Tensor,
+    temperature: float,
+    kind: str = "paper",
+) -> torch.Tensor:
     """TDCL of the given form (see the module docstring)."""
     if kind not in TDCL_FORMS:
         raise ValueError(f"unknown TDCL kind {kind!r}")
@@ -188,7 +199,9 @@ class FedDifRC(Strategy):
         y = data.y_train
         self._load(y.device, dataset_fingerprint, y)
 
-    def _load(self, device: torch.device, fingerprint: str | None, labels: torch.Tensor | None) -> None:
+    def _load(
+        self, device: torch.device, fingerprint: str | None, labels: torch.Tensor | None
+    ) -> None:
         from feddiff.features.store import load_features
 
         path = str(self.params.features)
@@ -201,10 +214,13 @@ class FedDifRC(Strategy):
                 f"{'self_supervised' if self.params.self_supervised else 'supervised'}"
             )
         if not ss and cache.conditional.shape[1] != self.num_classes:
-            raise ValueError(f"{path} has {cache.conditional.shape[1]} class representations per image, "
-                             f"the dataset {self.num_classes} classes")
-        if labels is not None and (cache.labels.numel() != labels.numel()
-                                   or not torch.equal(cache.labels, labels.cpu())):
+            raise ValueError(
+                f"{path} has {cache.conditional.shape[1]} class representations per image, "
+                f"the dataset {self.num_classes} classes"
+            )
+        if labels is not None and (
+            cache.labels.numel() != labels.numel() or not torch.equal(cache.labels, labels.cpu())
+        ):
             raise ValueError(f"{path} does not belong to this run's training split (labels differ)")
         cols = cache.layer_columns(self.params.layer_indices())
         self._cond = cache.conditional[:, :, cols].contiguous().to(device)
@@ -213,10 +229,14 @@ class FedDifRC(Strategy):
     def wrap_model(self, model: nn.Module) -> nn.Module:
         if isinstance(model, FedDifRCModel):
             return model
-        if self._den is None:  # not bound to a run (direct engine use): load without the data checks
+        if (
+            self._den is None
+        ):  # not bound to a run (direct engine use): load without the data checks
             self._load(next(model.parameters()).device, None, None)
         assert self._den is not None
-        return FedDifRCModel(model, int(self._den.shape[1]), self.params.projection, self.params.self_supervised)
+        return FedDifRCModel(
+            model, int(self._den.shape[1]), self.params.projection, self.params.self_supervised
+        )
 
     def loss(
         self,
@@ -229,11 +249,15 @@ class FedDifRC(Strategy):
         if ctx.batch_indices is None or self._cond is None or self._den is None:
             raise RuntimeError("FedDifRC needs the batch's dataset indices and loaded features")
         idx = ctx.batch_indices
-        total = F.cross_entropy(logits, y)  # the probe's loss when self-supervised (detached features)
+        total = F.cross_entropy(
+            logits, y
+        )  # the probe's loss when self-supervised (detached features)
         p = self.params
         if p.lambda_tdcl > 0:
             target = torch.zeros_like(y) if p.self_supervised else y
-            total = total + p.lambda_tdcl * tdcl_loss(features, self._cond[idx], target, p.temperature, p.tdcl)
+            total = total + p.lambda_tdcl * tdcl_loss(
+                features, self._cond[idx], target, p.temperature, p.tdcl
+            )
         if p.lambda_ndcr > 0:
             total = total + p.lambda_ndcr * ndcr_loss(features, self._den[idx], p.ndcr)
         return total

@@ -33,7 +33,9 @@ class FedDifRCParams:
 
     def check(self) -> None:
         if not self.features:
-            raise ValueError("method.features is required: the name of an entry of the config's features section")
+            raise ValueError(
+                "method.features is required: the name of an entry of the config's features section"
+            )
         for key in ("lambda_tdcl", "lambda_ndcr"):
             if not getattr(self, key) >= 0:
                 raise ValueError(f"method.{key} must be >= 0, got {getattr(self, key)}")
@@ -44,7 +46,9 @@ class FedDifRCParams:
         if self.ndcr not in NDCR_KINDS:
             raise ValueError(f"method.ndcr must be one of {list(NDCR_KINDS)}, got {self.ndcr!r}")
         if self.projection not in PROJECTIONS:
-            raise ValueError(f"method.projection must be one of {list(PROJECTIONS)}, got {self.projection!r}")
+            raise ValueError(
+                f"method.projection must be one of {list(PROJECTIONS)}, got {self.projection!r}"
+            )
         self.layer_indices()
 
     def layer_indices(self) -> list[int] | None:
@@ -56,5 +60,7 @@ class FedDifRCParams:
         except ValueError:
             chosen = []
         if not chosen or min(chosen) < 0 or len(set(chosen)) != len(chosen):
-            raise ValueError(f"method.layers must be 'all' or distinct block positions like '0+2', got {self.layers!r}")
+            raise ValueError(
+                f"method.layers must be 'all' or distinct block positions like '0+2', got {self.layers!r}"
+            )
         return chosen

@@ -80,7 +80,9 @@ def update_prototypes(
 ) -> torch.Tensor:
     """FedNH's server prototype update; classes no client holds keep their prototype."""
     counts = torch.stack([c.to(prototypes) for c in class_counts]).sum(0)
-    weighted = sum(m.to(prototypes) * c.to(prototypes)[:, None] for m, c in zip(class_means, class_counts))
+    weighted = sum(
+        m.to(prototypes) * c.to(prototypes)[:, None] for m, c in zip(class_means, class_counts)
+    )
     avg = F.normalize(weighted / counts.clamp_min(1e-12)[:, None], dim=1)
     mixed = F.normalize(smoothing * prototypes + (1.0 - smoothing) * avg, dim=1)
     return torch.where((counts > 0)[:, None], mixed, prototypes)
@@ -137,9 +139,7 @@ class FedNH(Strategy):
         update.extras["class_counts"] = counts.clone()
         held = int((counts > 0).sum())
         prototypes = ctx.model.classifier.weight
-        update.params_up = (
-            update.params_up - prototypes.numel() + held * (prototypes.shape[1] + 1)
-        )
+        update.params_up = update.params_up - prototypes.numel() + held * (prototypes.shape[1] + 1)
         return update
 
     def aggregate(self, global_model: nn.Module, updates: list[ClientUpdate], round: int) -> None:
@@ -153,4 +153,3 @@ class FedNH(Strategy):
         )
         with torch.no_grad():
             global_model.classifier.weight.copy_(new)
-

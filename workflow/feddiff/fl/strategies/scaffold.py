@@ -85,7 +85,9 @@ class Scaffold(Strategy):
     # ---- client ----------------------------------------------------------------
     def _client_c(self, client_id: int) -> State:
         state = self.client_states.get(client_id)
-        return state["c"] if state is not None else {k: torch.zeros_like(v) for k, v in self.c.items()}
+        return (
+            state["c"] if state is not None else {k: torch.zeros_like(v) for k, v in self.c.items()}
+        )
 
     def configure_client(self, ctx: LocalContext) -> None:
         c_i = self._client_c(ctx.client_id)
