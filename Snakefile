@@ -10,8 +10,7 @@ if not workflow.overwrite_configfiles:
 
 
 include: "rules/common.smk"
-include: "rules/report_flags.smk"
-include: "rules/report_common.smk"
+include: "rules/report_common.smk"  # before the rules that use flag_for_html_report
 include: "rules/data.smk"
 include: "rules/partition.smk"
 include: "rules/features.smk"
@@ -19,9 +18,7 @@ include: "rules/auxiliary.smk"
 include: "rules/train.smk"
 include: "rules/diffusion.smk"
 include: "rules/report.smk"
-include: "rules/table_html.smk"
 include: "rules/paper.smk"
-include: "rules/report_extras.smk"
 
 
 # `snakemake --report report.html`: a self-contained HTML report of tables and figures.
@@ -34,11 +31,7 @@ localrules:
     report,
     diffuse_report,
     feature_figures,
-    table_html,
     paper_table,
-    paper_table_html,
-    diffusion_fid_html,
-    kmeans_html,
     diffusion_samples,
 
 
@@ -46,5 +39,4 @@ rule all:
     default_target: True
     input:
         all_outputs(),
-        "results/tables/accuracy.html",
         report_extras(),

@@ -293,11 +293,13 @@ def _markdown(r: dict) -> str:
         t = r[f"seconds_per_step_{key}"]
         ratio = r["seconds_per_step_full_forward"] / t
         lines.append(
-            f"| {name} | {t:.3g} | {n / t:.3g} | {rows / t:.3g} | {r[f'peak_memory_mib_{key}']:.0f} | {ratio:.2f}x |"
+            f"| {name} | {t:.3g} | {n / t:.3g} | {rows / t:.3g} | "
+            f"{r[f'peak_memory_mib_{key}']:.0f} | {ratio:.2f}x |"
         )
     lines += [
         "",
-        f"Peak memory: {r['peak_memory_kind']}. speed-up = full-forward time / this variant's time.",
+        f"Peak memory: {r['peak_memory_kind']}. speed-up = full-forward time / this variant's "
+        "time.",
         "",
     ]
     return "\n".join(lines)

@@ -7,7 +7,8 @@ grid dataset's image shape (known for torchvision sources without their files), 
 model). The paper's number is read from the config's ``diffusion.paper`` values file.
 
     python benchmarks/feddiffuse_communication.py \\
-        --config config/paper/feddiffuse_fid.yaml --config config/paper/feddiffuse_fid_cifar10.yaml \\
+        --config config/paper/feddiffuse_fid.yaml \\
+        --config config/paper/feddiffuse_fid_cifar10.yaml \\
         --out benchmarks/results/feddiffuse_communication
 
 writes ``<out>.csv`` and ``<out>.md`` (with the date, versions and this command).
@@ -31,11 +32,11 @@ METRIC = "max_total_saved_pct"
 
 def plan_rows(config_path: Path) -> list[dict[str, Any]]:
     """One row per (config, dataset, partition setting, mode)."""
-    from feddiff.config import load_config
     from feddiff.data.torchvision_sources import source_image_shape
     from feddiff.diffusion.report import communication_plan
     from feddiff.diffusion.settings import DiffusionSettings
     from feddiff.diffusion.unet import build_unet
+    from feddiff.plan import load_config
     from feddiff.report.paper import load_paper_values, paper_links, paper_value
 
     config = load_config(config_path)
@@ -43,7 +44,8 @@ def plan_rows(config_path: Path) -> list[dict[str, Any]]:
     settings = DiffusionSettings.from_dict(section)
     if settings.unet.class_conditional:
         raise SystemExit(
-            f"{config_path}: diffusion.unet.class_conditional needs the class count; not supported here"
+            f"{config_path}: diffusion.unet.class_conditional needs the class count; not supported "
+            "here"
         )
     link = next((lk for lk in paper_links(config).values() if lk.kind == "fid"), None)
     values = load_paper_values(link.values) if link else None
@@ -107,10 +109,11 @@ def render(rows: list[dict[str, Any]], command: str, date: str) -> str:
         f"- date: {date}",
         f"- command: `{command}`",
         f"- torch {torch.__version__}, diffusers {diffusers.__version__}",
-        "- counted, not trained: `feddiff.diffusion.report.communication_plan` (the round loop's client "
-        "sampling and mode plans; a client's first round downloads the whole model), floating-point values",
-        "- saved vs FULL = 1 − sent / FULL's sent in the same setting; upload = client to server only, "
-        "total = up + down over all rounds",
+        "- counted, not trained: `feddiff.diffusion.report.communication_plan` (the round loop's "
+        "client sampling and mode plans; a client's first round downloads the whole model), "
+        "floating-point values",
+        "- saved vs FULL = 1 − sent / FULL's sent in the same setting; upload = client to server "
+        "only, total = up + down over all rounds",
         "",
     ]
     sources = sorted({r["paper_source"] for r in rows if r["paper_source"]})
@@ -119,13 +122,13 @@ def render(rows: list[dict[str, Any]], command: str, date: str) -> str:
         first = block[0]
         out += [
             f"## {first['config']} — {first['dataset']} ({first['image_shape']}), partitions "
-            f"{first['partitions']}: K = {first['num_clients']}, {first['clients_per_round']} per round, "
-            f"{first['rounds']} rounds",
+            f"{first['partitions']}: K = {first['num_clients']}, {first['clients_per_round']} per "
+            f"round, {first['rounds']} rounds",
             "",
             f"UNet: {_m(first['params_model'])} values = down {_m(first['part_down'])} "
-            f"({100 * first['part_down'] / first['params_model']:.1f} %) + mid {_m(first['part_mid'])} "
-            f"({100 * first['part_mid'] / first['params_model']:.1f} %) + up {_m(first['part_up'])} "
-            f"({100 * first['part_up'] / first['params_model']:.1f} %).",
+            f"({100 * first['part_down'] / first['params_model']:.1f} %) + mid "
+            f"{_m(first['part_mid'])} ({100 * first['part_mid'] / first['params_model']:.1f} %) + "
+            f"up {_m(first['part_up'])} ({100 * first['part_up'] / first['params_model']:.1f} %).",
             "",
             "| mode | up per round | down per round | total, all rounds | upload saved vs FULL "
             "| total saved vs FULL | paper: up to (best mode) |",
@@ -133,27 +136,30 @@ def render(rows: list[dict[str, Any]], command: str, date: str) -> str:
         ]
         for r in block:
             out.append(
-                f"| {r['mode']} | {_m(r['params_up_per_round'])} | {_m(r['params_down_per_round'])} | "
-                f"{_m(r['params_total'])} | {_pct(r['up_reduction_vs_full_pct'])} | "
-                f"{_pct(r['total_reduction_vs_full_pct'])} | {_pct(r['paper_max_total_saved_pct'])} |"
+                f"| {r['mode']} | {_m(r['params_up_per_round'])} | "
+                f"{_m(r['params_down_per_round'])} | {_m(r['params_total'])} | "
+                f"{_pct(r['up_reduction_vs_full_pct'])} | {_pct(r['total_reduction_vs_full_pct'])} "
+                f"| {_pct(r['paper_max_total_saved_pct'])} |"
             )
         best_total = max(block, key=lambda r: r["total_reduction_vs_full_pct"])
         best_up = max(block, key=lambda r: r["up_reduction_vs_full_pct"])
         out += [
             "",
-            f"Largest saving here: {best_total['mode']} {_pct(best_total['total_reduction_vs_full_pct'])} "
-            f"of all values sent, {best_up['mode']} {_pct(best_up['up_reduction_vs_full_pct'])} of uploads; "
-            f"the paper: up to {_pct(first['paper_max_total_saved_pct'])}.",
+            f"Largest saving here: {best_total['mode']} "
+            f"{_pct(best_total['total_reduction_vs_full_pct'])} of all values sent, "
+            f"{best_up['mode']} {_pct(best_up['up_reduction_vs_full_pct'])} of uploads; the paper: "
+            f"up to {_pct(first['paper_max_total_saved_pct'])}.",
             "",
         ]
     out += [
-        "Why the paper's number can be larger: which parts a mode shares follows the summary's description "
-        "of the modes (whose exact split it says is not fully specified), but what they save depends on "
-        "how the UNet's values divide between encoder, bottleneck and decoder. The paper's UNet is built "
-        "from ConvNeXt blocks whose sizes the summary does not give; this "
-        "pipeline's DDPM-style UNet keeps most of its values in the decoder (it has one block more per level "
-        "and takes the skip connections), which caps what UDEC saves. The summary does not say whether the "
-        "paper counts downloads or the first round's full download.",
+        "Why the paper's number can be larger: which parts a mode shares follows the summary's "
+        "description of the modes (whose exact split it says is not fully specified), but what "
+        "they save depends on how the UNet's values divide between encoder, bottleneck and "
+        "decoder. The paper's UNet is built from ConvNeXt blocks whose sizes the summary does not "
+        "give; this pipeline's DDPM-style UNet keeps most of its values in the decoder (it has one "
+        "block more per level and takes the skip connections), which caps what UDEC saves. The "
+        "summary does not say whether the paper counts downloads or the first round's full "
+        "download.",
         "",
     ]
     if sources:

@@ -595,7 +595,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.crop_padding}, hflip {args.hflip}"
         ),
         "images per round": images,
-        "rounds": f"{args.warmup_rounds} warm-up + {args.rounds} timed per run, {args.repeats} run(s) per variant",
+        "rounds": (
+            f"{args.warmup_rounds} warm-up + {args.rounds} timed per run, "
+            f"{args.repeats} run(s) per variant"
+        ),
         "command": "python "
         + shlex.join(
             [os.path.relpath(__file__, REPO), *(argv if argv is not None else sys.argv[1:])]

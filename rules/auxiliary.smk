@@ -1,32 +1,23 @@
 # FedDDPM's auxiliary sets: per (entry, dataset, partition, seed), the clients' DDPMs
 # are trained and sampled (or Stable Diffusion prompted) once; fedddpm runs and
 # calibrated federated DDPM runs take the .h5 as an input.
-wildcard_constraints:
-    atag=r"[^/]+",
-
-
 rule generate_auxiliary:
     input:
         unpack(auxiliary_inputs),
     output:
-        h5="results/auxiliary/{dataset}/{ptag}/seed{seed}/{atag}.h5",
-        counts="results/auxiliary/{dataset}/{ptag}/seed{seed}/{atag}/counts.csv",
+        h5=paths.AUXILIARY,
+        counts=paths.AUXILIARY_COUNTS,
         grid=report(
-            "results/auxiliary/{dataset}/{ptag}/seed{seed}/{atag}/grid.png",
+            paths.AUXILIARY_GRID,
             caption="../workflow/report/auxiliary_grid.rst",
             category="FedDDPM",
             subcategory="Auxiliary sets",
-            labels=lambda wildcards: {
-                "dataset": wildcards.dataset,
-                "partition": auxiliary_of(wildcards).partition_name,
-                "seed": wildcards.seed,
-                "set": auxiliary_of(wildcards).name,
-            },
+            labels=auxiliary_labels,
         ),
     log:
-        f"{LOG_DIR}/generate_auxiliary/{{dataset}}/{{ptag}}/seed{{seed}}/{{atag}}.log",
+        paths.log("generate_auxiliary", paths.AUXILIARY_KEY),
     benchmark:
-        f"{BENCH_DIR}/generate_auxiliary/{{dataset}}/{{ptag}}/seed{{seed}}/{{atag}}.tsv"
+        paths.benchmark("generate_auxiliary", paths.AUXILIARY_KEY)
     conda:
         "../environment.yaml"
     threads: 1

@@ -1,6 +1,8 @@
-# Config validation and input functions shared by all rules.
+# The config checked and expanded once into a plan (feddiff.plan), and the one-line
+# lookups the rules use. Every path pattern comes from feddiff.paths.
 import json
 import os
+import re
 import sys
 
 from snakemake.utils import min_version, validate
@@ -13,38 +15,25 @@ min_version("9.0")
 PACKAGE_DIR = os.path.join(workflow.basedir, "workflow")
 sys.path.insert(0, PACKAGE_DIR)
 
+from feddiff import paths
 from feddiff.config import expand_method_grids
+from feddiff.diffusion.config import MODE_WILDCARD
+from feddiff.plan import build_plan
 
 # Hyperparameter grids (list-valued method keys) become one plain method per
 # combination before anything else reads the config.
 expand_method_grids(config)
 validate(config, schema="../config/schema/config.schema.yaml")
+PLAN = build_plan(config)
 
 # Relative to the working directory, so moving a project with its results does not
 # change the command (a params change would trigger reruns).
 FEDDIFF = (
     f"PYTHONPATH={os.path.relpath(PACKAGE_DIR)}${{PYTHONPATH:+:$PYTHONPATH}} python -m feddiff"
 )
-
-from feddiff.config import (
-    check_semantics,
-    data_path,
-    expand_runs,
-    partition_dir,
-    partition_tag,
-)
-
-check_semantics(config)
-
-RUNS = expand_runs(config)
-RUNS_BY_DIR = {run.run_dir: run for run in RUNS}
-PARTITIONS_BY_TAG = {
-    partition_tag(setting): (name, setting) for name, setting in config["partitions"].items()
-}
-LOG_DIR = "results/logs"
-BENCH_DIR = (
-    "results/benchmarks"  # Snakemake benchmark: files (wall time, max RSS) of the costly rules
-)
+RUNS = PLAN.runs
+DIFFUSION_RUNS = PLAN.diffusion_runs
+DOMAIN_DATASETS = PLAN.domain_datasets
 
 
 wildcard_constraints:
@@ -53,31 +42,55 @@ wildcard_constraints:
     ptag=r"[^/]+",
     mtag=r"[^/]+",
     ttag=r"[^/]+",
+    backbone=r"stable_diffusion|ddpm",
+    ftag=r"[^/]+",
+    atag=r"[^/]+",
+    ctag=r"[^/]+",
+    mode=MODE_WILDCARD,
+    table=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
 
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
+def domain_datasets_pattern():
+    return "|".join(re.escape(name) for name in DOMAIN_DATASETS)
+
+
+# ---- datasets and partitions (rules/data.smk, rules/partition.smk) -----------------
 def dataset_spec(wildcards):
     # Key order kept: a multi-domain dataset stores its domains in declaration order.
     return json.dumps(config["datasets"][wildcards.dataset])
 
 
 def partition_setting(wildcards):
-    return as_json(PARTITIONS_BY_TAG[wildcards.ptag][1])
+    return as_json(PLAN.partition(wildcards)[1])
 
 
 def partition_name(wildcards):
-    return PARTITIONS_BY_TAG[wildcards.ptag][0]
+    return PLAN.partition(wildcards)[0]
 
 
+def partition_labels(wildcards):
+    return {"partition": partition_name(wildcards), "seed": wildcards.seed}
+
+
+def partition_class_labels(wildcards):
+    return {**partition_labels(wildcards), "view": "classes"}
+
+
+def partition_domain_labels(wildcards):
+    return {**partition_labels(wildcards), "view": "domains"}
+
+
+def partition_heatmaps():
+    return sorted({run.path(paths.PARTITION_HEATMAP) for run in RUNS})
+
+
+# ---- classifier runs and their report (rules/train.smk, rules/report.smk) ---------
 def run_of(wildcards):
-    run_dir = (
-        f"results/runs/{wildcards.dataset}/{wildcards.ptag}/{wildcards.mtag}/"
-        f"{wildcards.ttag}/seed{wildcards.seed}"
-    )
-    return RUNS_BY_DIR[run_dir]
+    return PLAN.run(wildcards)
 
 
 def run_settings(wildcards):
@@ -90,10 +103,7 @@ def run_labels(wildcards):
 
 def run_inputs(wildcards):
     run = run_of(wildcards)
-    inputs = {
-        "data": data_path(run.dataset),
-        "partition": f"{run.partition_dir}/partition.npz",
-    }
+    inputs = {"data": run.path(paths.DATA), "partition": run.path(paths.PARTITION)}
     if run.method_setting["strategy"] == "feddifrc":  # its cached diffusion features
         inputs["features"] = run.method_setting["features"]
     if run.method_setting["strategy"] == "fedddpm":  # its auxiliary set
@@ -106,52 +116,30 @@ def report_manifest():
 
 
 def run_metrics():
-    return sorted({f"{run.run_dir}/metrics.csv" for run in RUNS})
-
-
-def partition_heatmaps():
-    return sorted({f"{run.partition_dir}/heatmap.png" for run in RUNS})
-
-
-def calibrating_experiments():
-    """Experiments with a FedDDPM method: the report draws their calibrations."""
-    return [
-        name
-        for name, exp in config["experiments"].items()
-        if any(config["methods"][m]["strategy"] == "fedddpm" for m in exp["methods"])
-    ]
+    return sorted({run.path(paths.RUN_METRICS) for run in RUNS})
 
 
 def report_outputs():
-    tables = [f"results/tables/accuracy.{ext}" for ext in ("csv", "md", "tex")]
-    figures = [
-        f"results/figures/accuracy_vs_round_{exp}.{ext}"
-        for exp in config["experiments"]
-        for ext in ("png", "pdf")
-    ]
-    calibration = [
-        f"results/figures/calibration_{exp}.{ext}"
-        for exp in calibrating_experiments()
-        for ext in ("png", "pdf")
-    ]
-    return tables + figures + calibration
+    experiments = list(config["experiments"])
+    return (
+        paths.expand(paths.ACCURACY_TABLE, ext=paths.TABLE_EXTS)
+        + paths.expand(paths.ACCURACY_CURVES, experiment=experiments, ext=paths.FIGURE_EXTS)
+        + paths.expand(
+            paths.CALIBRATION_FIGURE,
+            experiment=PLAN.calibrating_experiments(),
+            ext=paths.FIGURE_EXTS,
+        )
+    )
 
 
-# FedDifRC's cached diffusion features (rules/features.smk).
-from feddiff.features.config import feature_targets
-
-FEATURES_BY_PATH = {target.path: target for target in feature_targets(config)}
-FIGURE_FILES = ("tsne.png", "tsne.pdf", "pca.png", "pca.pdf", "kmeans.csv", "kmeans.md")
-
-
+# ---- FedDifRC's diffusion features (rules/features.smk) ----------------------------
 def features_of(wildcards):
-    path = f"results/features/{wildcards.dataset}/{wildcards.backbone}/{wildcards.ftag}.h5"
-    return FEATURES_BY_PATH[path]
+    return PLAN.feature(wildcards)
 
 
 def features_inputs(wildcards):
     target = features_of(wildcards)
-    inputs = {"data": data_path(target.dataset)}
+    inputs = {"data": paths.fill(paths.DATA, target.wildcards)}
     if target.model_input:  # the pipeline's own federated DDPM
         inputs["model"] = target.model_input
     return inputs
@@ -165,35 +153,57 @@ def features_name(wildcards):
     return features_of(wildcards).name
 
 
+def features_tsne_labels(wildcards):
+    return {"features": features_name(wildcards), "backbone": wildcards.backbone, "view": "t-SNE"}
+
+
+def features_pca_labels(wildcards):
+    return {"features": features_name(wildcards), "backbone": wildcards.backbone, "view": "PCA"}
+
+
 def feature_figures():
-    return sorted(
-        f"{target.figures_dir}/{name}"
-        for target in FEATURES_BY_PATH.values()
-        for name in FIGURE_FILES
-    )
+    return sorted(path for target in PLAN.features for path in target.figures())
 
 
-# FedDiffuse federated DDPM runs (rules/diffusion.smk); none without a diffusion section.
-from feddiff.diffusion.config import classifier_settings, expand_diffusion_runs
-
-DIFFUSION_RUNS = expand_diffusion_runs(config)
-DIFFUSION_RUNS_BY_DIR = {run.run_dir: run for run in DIFFUSION_RUNS}
+# ---- FedDDPM's auxiliary sets (rules/auxiliary.smk) --------------------------------
+def auxiliary_of(wildcards):
+    return PLAN.auxiliary_set(wildcards)
 
 
+def auxiliary_inputs(wildcards):
+    target = auxiliary_of(wildcards)
+    return {"data": paths.fill(paths.DATA, target.wildcards), "partition": target.partition}
+
+
+def auxiliary_settings(wildcards):
+    return as_json(auxiliary_of(wildcards).settings())
+
+
+def auxiliary_labels(wildcards):
+    target = auxiliary_of(wildcards)
+    return {
+        "dataset": wildcards.dataset,
+        "partition": target.partition_name,
+        "seed": wildcards.seed,
+        "set": target.name,
+    }
+
+
+def auxiliary_grids():
+    return sorted(target.grid for target in PLAN.auxiliary)
+
+
+# ---- FedDiffuse federated DDPM runs (rules/diffusion.smk) --------------------------
 def diffusion_run_of(wildcards):
-    run_dir = (
-        f"results/diffusion/{wildcards.dataset}/{wildcards.ptag}/{wildcards.mode}/"
-        f"{wildcards.ttag}/seed{wildcards.seed}"
-    )
-    return DIFFUSION_RUNS_BY_DIR[run_dir]
+    return PLAN.diffusion_run(wildcards)
 
 
 def diffusion_inputs(wildcards):
     run = diffusion_run_of(wildcards)
     inputs = {
-        "data": data_path(run.dataset),
-        "partition": f"{run.partition_dir}/partition.npz",
-        "classifier": f"{run.classifier_dir}/model.safetensors",
+        "data": run.path(paths.DATA),
+        "partition": run.path(paths.PARTITION),
+        "classifier": run.path(paths.CLASSIFIER_MODEL),
     }
     if run.calibration_setting is not None:  # FedDDPM's auxiliary set
         inputs["auxiliary"] = run.calibration_setting["auxiliary"]
@@ -209,7 +219,7 @@ def diffusion_labels(wildcards):
 
 
 def fid_classifier_settings(wildcards):
-    return as_json(classifier_settings(config["diffusion"]))
+    return as_json(PLAN.classifier_settings)
 
 
 def diffusion_manifest():
@@ -217,14 +227,14 @@ def diffusion_manifest():
 
 
 def diffusion_metrics():
-    return sorted(f"{run.run_dir}/metrics.csv" for run in DIFFUSION_RUNS)
+    return sorted(run.path(paths.DIFFUSION_METRICS) for run in DIFFUSION_RUNS)
 
 
 DIFFUSION_REPORT = (
-    [f"results/tables/diffusion_fid.{ext}" for ext in ("csv", "md", "tex")]
-    + [f"results/figures/diffusion_fid_vs_params.{ext}" for ext in ("png", "pdf")]
+    paths.expand(paths.DIFFUSION_FID_TABLE, ext=paths.TABLE_EXTS)
+    + paths.expand(paths.DIFFUSION_FID_FIGURE, ext=paths.FIGURE_EXTS)
     + (  # FedDDPM on the global DDPM: its corrections
-        [f"results/figures/diffusion_calibration.{ext}" for ext in ("png", "pdf")]
+        paths.expand(paths.DIFFUSION_CALIBRATION_FIGURE, ext=paths.FIGURE_EXTS)
         if any(run.calibration for run in DIFFUSION_RUNS)
         else []
     )
@@ -235,34 +245,18 @@ def diffusion_outputs():
     return DIFFUSION_REPORT if DIFFUSION_RUNS else []
 
 
-# FedDDPM's auxiliary sets (rules/auxiliary.smk).
-from feddiff.auxiliary.config import auxiliary_targets
-
-AUXILIARY_BY_PATH = {target.path: target for target in auxiliary_targets(config)}
-
-
-def auxiliary_of(wildcards):
-    path = (
-        f"results/auxiliary/{wildcards.dataset}/{wildcards.ptag}/seed{wildcards.seed}/"
-        f"{wildcards.atag}.h5"
-    )
-    return AUXILIARY_BY_PATH[path]
+# ---- paper comparisons (rules/paper.smk) -------------------------------------------
+def paper_table_inputs(wildcards):
+    link = PLAN.paper_link(wildcards)
+    return {"results": link.results, "values": link.values}
 
 
-def auxiliary_inputs(wildcards):
-    target = auxiliary_of(wildcards)
-    return {
-        "data": data_path(target.dataset),
-        "partition": f"{target.partition_dir}/partition.npz",
-    }
+def paper_kind(wildcards):
+    return PLAN.paper_link(wildcards).kind
 
 
-def auxiliary_settings(wildcards):
-    return as_json(auxiliary_of(wildcards).settings())
-
-
-def auxiliary_grids():
-    return sorted(f"{path[: -len('.h5')]}/grid.png" for path in AUXILIARY_BY_PATH)
+def paper_groups(wildcards):
+    return ",".join(PLAN.paper_link(wildcards).groups)
 
 
 def all_outputs():

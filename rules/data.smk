@@ -1,10 +1,10 @@
 rule prepare_data:
     output:
-        "results/data/{dataset}.h5",
+        paths.DATA,
     log:
-        f"{LOG_DIR}/prepare_data/{{dataset}}.log",
+        paths.log("prepare_data", paths.DATA_KEY),
     benchmark:
-        f"{BENCH_DIR}/prepare_data/{{dataset}}.tsv"
+        paths.benchmark("prepare_data", paths.DATA_KEY)
     conda:
         "../environment.yaml"
     threads: 2

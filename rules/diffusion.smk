@@ -1,20 +1,15 @@
 # FedDiffuse: the FID feature classifier (once per dataset), one federated DDPM per
 # diffusion.grid cell, then the FID x mode x partition table and figure.
-wildcard_constraints:
-    mode=r"(full|usplit|udec|ulatdec)(\+[A-Za-z0-9][A-Za-z0-9_.-]*)?",
-    ctag=r"[^/]+",
-
-
 rule fid_classifier:
     input:
-        "results/data/{dataset}.h5",
+        paths.DATA,
     output:
-        model="results/fid_classifier/{dataset}/{ctag}/model.safetensors",
-        info="results/fid_classifier/{dataset}/{ctag}/info.json",
+        model=paths.CLASSIFIER_MODEL,
+        info=paths.CLASSIFIER_INFO,
     log:
-        f"{LOG_DIR}/fid_classifier/{{dataset}}/{{ctag}}.log",
+        paths.log("fid_classifier", paths.CLASSIFIER_KEY),
     benchmark:
-        f"{BENCH_DIR}/fid_classifier/{{dataset}}/{{ctag}}.tsv"
+        paths.benchmark("fid_classifier", paths.CLASSIFIER_KEY)
     conda:
         "../environment.yaml"
     threads: 1
@@ -34,16 +29,16 @@ rule diffuse_train:
     input:
         unpack(diffusion_inputs),
     output:
-        metrics="results/diffusion/{dataset}/{ptag}/{mode}/{ttag}/seed{seed}/metrics.csv",
-        communication="results/diffusion/{dataset}/{ptag}/{mode}/{ttag}/seed{seed}/communication.csv",
-        fid="results/diffusion/{dataset}/{ptag}/{mode}/{ttag}/seed{seed}/fid.json",
-        info="results/diffusion/{dataset}/{ptag}/{mode}/{ttag}/seed{seed}/run.json",
-        model=directory("results/diffusion/{dataset}/{ptag}/{mode}/{ttag}/seed{seed}/model"),
-        samples=directory("results/diffusion/{dataset}/{ptag}/{mode}/{ttag}/seed{seed}/samples"),
+        metrics=paths.DIFFUSION_METRICS,
+        communication=paths.DIFFUSION_COMMUNICATION,
+        fid=paths.DIFFUSION_FID,
+        info=paths.DIFFUSION_INFO,
+        model=directory(paths.DIFFUSION_MODEL),
+        samples=directory(paths.DIFFUSION_SAMPLES),
     log:
-        f"{LOG_DIR}/diffuse_train/{{dataset}}/{{ptag}}/{{mode}}/{{ttag}}/seed{{seed}}.log",
+        paths.log("diffuse_train", paths.DIFFUSION_KEY),
     benchmark:
-        f"{BENCH_DIR}/diffuse_train/{{dataset}}/{{ptag}}/{{mode}}/{{ttag}}/seed{{seed}}.tsv"
+        paths.benchmark("diffuse_train", paths.DIFFUSION_KEY)
     conda:
         "../environment.yaml"
     threads: 1
@@ -67,9 +62,9 @@ rule diffuse_report:
     input:
         diffusion_metrics(),
     output:
-        [flag_for_html_report(path) for path in DIFFUSION_REPORT],
+        [flag_for_html_report(path) for path in diffusion_report_outputs()],
     log:
-        f"{LOG_DIR}/diffuse_report.log",
+        paths.log("diffuse_report"),
     conda:
         "../environment.yaml"
     threads: 1
@@ -81,4 +76,4 @@ rule diffuse_report:
         manifest=diffusion_manifest(),
     shell:
         "{params.feddiff} diffuse-report --manifest {params.manifest:q}"
-        " --tables-dir results/tables --figures-dir results/figures > {log:q} 2>&1"
+        f" --tables-dir {paths.TABLES} --figures-dir {paths.FIGURES} > {{log:q}} 2>&1"

@@ -1,19 +1,14 @@
 # FedDifRC's diffusion features: extracted once per (features entry, dataset), then
 # figures of them. The train rule takes the .h5 as an input of every feddifrc run.
-wildcard_constraints:
-    backbone=r"stable_diffusion|ddpm",
-    ftag=r"[^/]+",
-
-
 rule extract_features:
     input:
         unpack(features_inputs),
     output:
-        "results/features/{dataset}/{backbone}/{ftag}.h5",
+        paths.FEATURES,
     log:
-        f"{LOG_DIR}/extract_features/{{dataset}}/{{backbone}}/{{ftag}}.log",
+        paths.log("extract_features", paths.FEATURES_KEY),
     benchmark:
-        f"{BENCH_DIR}/extract_features/{{dataset}}/{{backbone}}/{{ftag}}.tsv"
+        paths.benchmark("extract_features", paths.FEATURES_KEY)
     conda:
         "../environment.yaml"
     threads: 1
@@ -31,37 +26,29 @@ rule extract_features:
 
 rule feature_figures:
     input:
-        "results/features/{dataset}/{backbone}/{ftag}.h5",
+        paths.FEATURES,
     output:
         tsne=report(
-            "results/features/{dataset}/{backbone}/{ftag}/tsne.png",
+            paths.FEATURES_TSNE,
             caption="../workflow/report/features_tsne.rst",
             category="Diffusion features",
             subcategory="{dataset}",
-            labels=lambda wildcards: {
-                "features": features_name(wildcards),
-                "backbone": wildcards.backbone,
-                "view": "t-SNE",
-            },
+            labels=features_tsne_labels,
         ),
         pca=report(
-            "results/features/{dataset}/{backbone}/{ftag}/pca.png",
+            paths.FEATURES_PCA,
             caption="../workflow/report/features_pca.rst",
             category="Diffusion features",
             subcategory="{dataset}",
-            labels=lambda wildcards: {
-                "features": features_name(wildcards),
-                "backbone": wildcards.backbone,
-                "view": "PCA",
-            },
+            labels=features_pca_labels,
         ),
         others=[
-            f"results/features/{{dataset}}/{{backbone}}/{{ftag}}/{name}"
-            for name in FIGURE_FILES
-            if name not in ("tsne.png", "pca.png")
+            flag_for_html_report(path)
+            for path in paths.FEATURE_FIGURES
+            if path not in (paths.FEATURES_TSNE, paths.FEATURES_PCA)
         ],
     log:
-        f"{LOG_DIR}/feature_figures/{{dataset}}/{{backbone}}/{{ftag}}.log",
+        paths.log("feature_figures", paths.FEATURES_KEY),
     conda:
         "../environment.yaml"
     threads: 1

@@ -1,21 +1,18 @@
 rule partition:
     input:
-        "results/data/{dataset}.h5",
+        paths.DATA,
     output:
-        assignment="results/partitions/{dataset}/{ptag}/seed{seed}/partition.npz",
-        counts="results/partitions/{dataset}/{ptag}/seed{seed}/counts.csv",
+        assignment=paths.PARTITION,
+        counts=paths.PARTITION_COUNTS,
         heatmap=report(
-            "results/partitions/{dataset}/{ptag}/seed{seed}/heatmap.png",
+            paths.PARTITION_HEATMAP,
             caption="../workflow/report/partition_heatmap.rst",
             category="Partitions",
             subcategory="{dataset}",
-            labels=lambda wildcards: {
-                "partition": partition_name(wildcards),
-                "seed": wildcards.seed,
-            },
+            labels=partition_labels,
         ),
     log:
-        f"{LOG_DIR}/partition/{{dataset}}/{{ptag}}/seed{{seed}}.log",
+        paths.log("partition", paths.PARTITION_KEY),
     conda:
         "../environment.yaml"
     threads: 1
@@ -32,45 +29,31 @@ rule partition:
         " --seed {wildcards.seed} --name {params.name:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
 
 
-import re
-
 # Multi-domain datasets (`source: domains`): the stage also writes samples per client
 # and domain (feddiff.stages.make_partition), declared and shown in the report only for
 # them; the same job, so ruleorder picks this rule for their partitions.
-DOMAIN_DATASETS = sorted(
-    name for name, spec in config["datasets"].items() if spec.get("source") == "domains"
-)
-
 if DOMAIN_DATASETS:
 
     use rule partition as partition_domains with:
         output:
-            assignment="results/partitions/{dataset}/{ptag}/seed{seed}/partition.npz",
-            counts="results/partitions/{dataset}/{ptag}/seed{seed}/counts.csv",
+            assignment=paths.PARTITION,
+            counts=paths.PARTITION_COUNTS,
             heatmap=report(
-                "results/partitions/{dataset}/{ptag}/seed{seed}/heatmap.png",
+                paths.PARTITION_HEATMAP,
                 caption="../workflow/report/partition_heatmap.rst",
                 category="Partitions",
                 subcategory="{dataset}",
-                labels=lambda wildcards: {
-                    "partition": partition_name(wildcards),
-                    "seed": wildcards.seed,
-                    "view": "classes",
-                },
+                labels=partition_class_labels,
             ),
-            domain_counts="results/partitions/{dataset}/{ptag}/seed{seed}/domain_counts.csv",
+            domain_counts=paths.DOMAIN_COUNTS,
             domain_heatmap=report(
-                "results/partitions/{dataset}/{ptag}/seed{seed}/domain_heatmap.png",
+                paths.DOMAIN_HEATMAP,
                 caption="../workflow/report/partition_domain_heatmap.rst",
                 category="Partitions",
                 subcategory="{dataset}",
-                labels=lambda wildcards: {
-                    "partition": partition_name(wildcards),
-                    "seed": wildcards.seed,
-                    "view": "domains",
-                },
+                labels=partition_domain_labels,
             ),
         wildcard_constraints:
-            dataset="|".join(re.escape(name) for name in DOMAIN_DATASETS),
+            dataset=domain_datasets_pattern(),
 
     ruleorder: partition_domains > partition

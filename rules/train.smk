@@ -2,13 +2,13 @@ rule train:
     input:
         unpack(run_inputs),
     output:
-        metrics="results/runs/{dataset}/{ptag}/{mtag}/{ttag}/seed{seed}/metrics.csv",
-        model="results/runs/{dataset}/{ptag}/{mtag}/{ttag}/seed{seed}/model.safetensors",
-        info="results/runs/{dataset}/{ptag}/{mtag}/{ttag}/seed{seed}/run.json",
+        metrics=paths.RUN_METRICS,
+        model=paths.RUN_MODEL,
+        info=paths.RUN_INFO,
     log:
-        f"{LOG_DIR}/train/{{dataset}}/{{ptag}}/{{mtag}}/{{ttag}}/seed{{seed}}.log",
+        paths.log("train", paths.RUN_KEY),
     benchmark:
-        f"{BENCH_DIR}/train/{{dataset}}/{{ptag}}/{{mtag}}/{{ttag}}/seed{{seed}}.tsv"
+        paths.benchmark("train", paths.RUN_KEY)
     conda:
         "../environment.yaml"
     threads: 1

@@ -16,7 +16,8 @@ CIFAR10 = REPO.parent / "shared" / "datasets" / "cifar10"
 def cifar10_root() -> Path:
     if not (CIFAR10 / "train").is_dir():
         pytest.skip(
-            f"CIFAR-10 ImageFolder copy not found at {CIFAR10} (it sits beside the repo as ../shared)"
+            f"CIFAR-10 ImageFolder copy not found at {CIFAR10} (it sits beside the repo as "
+            "../shared)"
         )
     return CIFAR10
 

@@ -95,3 +95,17 @@ def test_paper_cell_tiny_scale_runs_on_cpu(tmp_path: Path) -> None:
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 1 and rows[0]["vectorize"] == "on"
+
+
+def test_job_overhead_times_a_train_job_and_the_stage_imports(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One sample per tree and stage: the tables come out (no timing is asserted)."""
+    bench = _load("job_overhead")
+    trees = f"a={REPO / 'workflow'},b={REPO / 'workflow'}"
+    assert bench.main(["--trees", trees, "--repeats", "1", "--stages", "partition"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith(("| a |", "| b |"))]
+    assert len(rows) == 4  # a train row and an import row per tree
+    assert all("| partition | `feddiff.stages` |" in r for r in rows if "stages" in r)
+    assert sum("matplotlib" in r for r in rows) == 2  # the heatmap's import is reported

@@ -2,7 +2,8 @@
 
 Building the DAG (the config checks and every expansion ``rules/common.smk`` calls),
 ``python -m feddiff validate`` and ``python -m feddiff <stage> --help`` import no torch;
-a classifier ``train`` job imports neither diffusers nor transformers. Each check runs
+a classifier ``train`` job imports neither diffusers nor transformers (nor matplotlib,
+scikit-learn or torch's compiler, which cost seconds a job). Each check runs
 in a fresh interpreter and reads its ``sys.modules`` at the end, so an import added
 anywhere on the path (a top-level ``import torch`` in ``feddiff/config.py``, a strategy
 module the registry imports eagerly) fails it.
@@ -26,6 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = [DEFAULT_CONFIG, *sorted((DEFAULT_CONFIG.parent / "paper").glob("*.yaml"))]
 NO_TORCH = ("torch", "torchvision", "diffusers", "transformers")
 NO_DIFFUSERS = ("diffusers", "transformers")
+#: What a classifier train job must not load: the generative stack, plotting, scikit-learn,
+#: and torch's compiler (``torch._dynamo`` with sympy and triton, ~1 s a job;
+#: feddiff.utils.eager_optim keeps torch.optim from importing it).
+TRAIN_JOB_FREE = (*NO_DIFFUSERS, "matplotlib", "sklearn", "torch._dynamo", "sympy", "triton")
 
 
 def run_probe(code: str) -> Any:
@@ -63,21 +68,14 @@ def test_probe_sees_an_import_made_deep_inside_the_package() -> None:
 def test_building_the_dag_imports_no_torch() -> None:
     """What rules/common.smk runs, for the default config and every paper config."""
     code = f"""
-        from feddiff.auxiliary.config import auxiliary_targets
-        from feddiff.config import check_semantics, expand_runs, load_config
-        from feddiff.diffusion.config import classifier_settings, expand_diffusion_runs
-        from feddiff.features.config import feature_targets
-        from feddiff.report.paper import paper_links
+        from feddiff.plan import build_plan, load_config
 
         for path in {[str(p) for p in CONFIGS]!r}:
             config = load_config(path)  # schema and check_semantics
-            check_semantics(config)
-            assert expand_runs(config), path
-            feature_targets(config)
-            if expand_diffusion_runs(config):
-                classifier_settings(config["diffusion"])
-            auxiliary_targets(config)
-            paper_links(config)
+            plan = build_plan(config)
+            assert plan.runs, path
+            if plan.diffusion_runs:
+                plan.classifier_settings
         """
     assert loaded_after(code, NO_TORCH) == []
 
@@ -85,7 +83,8 @@ def test_building_the_dag_imports_no_torch() -> None:
 def test_strategy_hyperparameters_are_checked_without_torch() -> None:
     """A bad hyperparameter is still caught at DAG time, from the params modules alone."""
     code = """
-        from feddiff.config import ConfigError, DEFAULT_CONFIG, check_semantics, validate_schema
+        from feddiff.config import ConfigError, DEFAULT_CONFIG
+        from feddiff.plan import check_semantics
         import yaml
 
         config = yaml.safe_load(open(DEFAULT_CONFIG))
@@ -144,7 +143,8 @@ def test_every_registered_strategy_resolves_without_diffusers() -> None:
 
 
 def test_a_fedavg_train_job_imports_no_diffusers(tmp_path: Path) -> None:
-    """``python -m feddiff train`` end to end (one round on digits), then its modules."""
+    """``python -m feddiff train`` end to end (one round on digits), then its modules:
+    none of :data:`TRAIN_JOB_FREE`."""
     from feddiff.data.prepare import prepare_dataset
     from feddiff.stages import make_partition
 
@@ -185,7 +185,7 @@ def test_a_fedavg_train_job_imports_no_diffusers(tmp_path: Path) -> None:
         with contextlib.redirect_stdout(io.StringIO()):
             assert main({argv!r}) == 0
         """
-    assert loaded_after(code, NO_DIFFUSERS) == []
+    assert loaded_after(code, TRAIN_JOB_FREE) == []
     assert (tmp_path / "run" / "metrics.csv").exists()
 
 

@@ -57,7 +57,8 @@ def test_default_config_runs_end_to_end(tmp_path: Path) -> None:
     assert len(main_runs) == len(exp["datasets"]) * len(exp["partitions"]) * len(
         exp["methods"]
     ) * len(exp["seeds"])
-    # FedDDPM / FedDDPM+ for the classifier: an auxiliary set per (partition, seed), corrections logged
+    # FedDDPM / FedDDPM+ for the classifier: an auxiliary set per (partition, seed), corrections
+    # logged
     fexp = raw["experiments"]["fedddpm"]
     aux = list((tmp_path / "results/auxiliary").rglob("*.h5"))
     assert len(aux) == len(fexp["partitions"]) * len(fexp["seeds"])

@@ -109,10 +109,10 @@ def config_files(config: str, directory: str) -> list[tuple[str, str]]:
     """(entry name, path under ``directory``) of each features file the config's runs use."""
     from pathlib import Path
 
-    from feddiff.config import load_config
-    from feddiff.features.config import feature_targets
+    from feddiff.plan import build_plan, load_config
 
-    return [(t.name, str(Path(directory) / t.path)) for t in feature_targets(load_config(config))]
+    plan = build_plan(load_config(config))
+    return [(t.name, str(Path(directory) / t.path)) for t in plan.features]
 
 
 def main(argv: list[str]) -> int:

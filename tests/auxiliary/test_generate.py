@@ -1,4 +1,5 @@
-"""The generate-auxiliary stage: the configured class mix, provenance, files; SD through from_pretrained."""
+"""The generate-auxiliary stage: the configured class mix, provenance, files; SD through
+from_pretrained."""
 
 from __future__ import annotations
 

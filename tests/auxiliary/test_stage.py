@@ -9,10 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from feddiff.auxiliary.config import auxiliary_targets
 from feddiff.cli import main
-from feddiff.config import expand_runs, validate_config
 from feddiff.diffusion.config import expand_diffusion_runs
+from feddiff.plan import build_plan, expand_runs, validate_config
 from tests.auxiliary.conftest import TINY_UNET
 
 
@@ -91,7 +90,7 @@ def test_fedddpm_stages_end_to_end(
             },
         }
     )
-    (target,) = auxiliary_targets(config)
+    (target,) = build_plan(config).auxiliary
     data = Path("results/data/digits.h5")
     data.parent.mkdir(parents=True)
     data.write_bytes(digits_h5.read_bytes())

@@ -108,7 +108,8 @@ def test_fedddpm_plus_calibrates_only_on_a_stall() -> None:
     cal = ScriptedLoss(seq, trigger="stall", window=2, delta=0.05)
     flags = [cal.after_aggregate(torch.nn.Identity(), r)["calibrated"] for r in range(1, 10)]
     # r5: (0.6 - 0.49) / 0.6 = 18 %; r6: (0.5 - 0.49) / 0.5 = 2 % < 5 %: a pass (loss -> 0.3).
-    # History restarts at 0.3: r8 (0.3 - 0.28) / 0.3 = 6.7 %; r9 (0.29 - 0.28) / 0.29 = 3.4 %: a pass.
+    # History restarts at 0.3: r8 (0.3 - 0.28) / 0.3 = 6.7 %; r9 (0.29 - 0.28) / 0.29 = 3.4 %: a
+    # pass.
     assert flags == [0, 0, 0, 0, 0, 1, 0, 0, 1]
     assert cal.passes == [6, 9] and cal.count == 2
 

@@ -113,7 +113,8 @@ def _calibrate(
 def _run(
     data: FederatedData, method: dict[str, Any], rounds: int
 ) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]], list[dict[str, torch.Tensor]]]:
-    """Rows, the uploads of each round (as the server received them), global state after each round."""
+    """Rows, the uploads of each round (as the server received them), global state after each
+    round."""
     strategy = make_strategy(**method)
     strategy.bind_data(data)
     uploads: list[list[dict[str, Any]]] = []
@@ -149,7 +150,8 @@ def _replay(
     method: dict[str, Any],
     rounds: int,
 ) -> list[int]:
-    """Run through the engine, replay every round in plain torch, compare; the rounds' pass flags."""
+    """Run through the engine, replay every round in plain torch, compare; the rounds' pass
+    flags."""
     rows, uploads, after = _run(data, method, rounds)
     xn, y = _normalise(data, aux[1]), aux[2]
     lr = method.get("lr", LOCAL["lr"])

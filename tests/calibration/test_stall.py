@@ -28,7 +28,8 @@ def test_fires_once_per_stall() -> None:
     # falls fast for 5 rounds, then flat: fires when the last 3 rounds gained < 5 %
     losses = [1.0, 0.8, 0.6, 0.45, 0.35, 0.34, 0.34, 0.34, 0.34, 0.34, 0.34, 0.34]
     got = fires(losses)
-    # t=6: (L[3] - L[6]) / L[3] = (0.45 - 0.34) / 0.45 = 24 %; t=7: (0.35 - 0.34) / 0.35 = 2.9 % < 5 %
+    # t=6: (L[3] - L[6]) / L[3] = (0.45 - 0.34) / 0.45 = 24 %; t=7: (0.35 - 0.34) / 0.35 = 2.9 % < 5
+    # %
     assert got[:8] == [0] * 7 + [1]
     # history restarts at the corrected loss: the next stall needs window + 1 = 4 observations
     assert got[8:] == [0, 0, 1, 0]

@@ -6,16 +6,9 @@ from typing import Any
 import pytest
 import yaml
 
-from feddiff.config import (
-    DEFAULT_CONFIG,
-    SCHEMA_PATH,
-    ConfigError,
-    expand_runs,
-    load_config,
-    method_tag,
-    partition_tag,
-    validate_config,
-)
+from feddiff.config import DEFAULT_CONFIG, SCHEMA_PATH, ConfigError
+from feddiff.plan import expand_runs, load_config, validate_config
+from feddiff.tags import method_tag, partition_tag
 
 
 @pytest.fixture
@@ -124,31 +117,6 @@ def test_training_override_changes_the_run_path(raw: dict[str, Any]) -> None:
 def test_missing_config_file(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")
-
-
-def test_schema_declares_each_strategys_hyperparameters_and_defaults() -> None:
-    """The schema's per-strategy keys and defaults mirror each strategy's Params."""
-    import dataclasses
-
-    from feddiff.config import load_schema
-    from feddiff.fl.strategies import STRATEGIES
-
-    method = load_schema()["$defs"]["method"]
-    assert set(method["properties"]["strategy"]["enum"]) == set(STRATEGIES)
-    declared = {}
-    for rule in method["allOf"]:
-        name = rule["if"]["properties"]["strategy"]["const"]
-        then = rule["then"]
-        if (
-            "$ref" in then
-        ):  # fedddpm: the calibration definition it shares with diffusion.calibration
-            then = load_schema()["$defs"][then["$ref"].rsplit("/", 1)[-1]]
-        props = {k: v for k, v in then["properties"].items() if k != "strategy"}
-        declared[name] = {k: v.get("default") for k, v in props.items()}
-    assert set(declared) == set(STRATEGIES)
-    for name, entry in STRATEGIES.items():
-        fields = {f.name: f.default for f in dataclasses.fields(entry.params)}
-        assert declared[name] == fields, name
 
 
 def test_method_defaults_are_filled_and_tagged(raw: dict[str, Any]) -> None:

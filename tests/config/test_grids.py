@@ -12,13 +12,8 @@ from typing import Any
 
 import pytest
 
-from feddiff.config import (
-    ConfigError,
-    expand_method_grids,
-    expand_runs,
-    grid_method_name,
-    validate_config,
-)
+from feddiff.config import ConfigError, expand_method_grids, grid_method_name
+from feddiff.plan import expand_runs, validate_config
 from tests.workflow.tiny import TINY, check, planned_jobs, snakemake, write_config
 
 
@@ -150,7 +145,8 @@ def test_dry_run_plans_one_training_job_per_combination(tmp_path: Path) -> None:
 
 def test_committed_study_configs_stay_valid() -> None:
     """docs/feddifrc_study's configs are grids over real keys; keep them runnable."""
-    from feddiff.config import REPO_ROOT, load_config
+    from feddiff.config import REPO_ROOT
+    from feddiff.plan import load_config
 
     study = load_config(REPO_ROOT / "docs" / "feddifrc_study" / "study.yaml")
     assert "form[tdcl=reference]" in study["experiments"]["study"]["methods"]

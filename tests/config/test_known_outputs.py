@@ -15,31 +15,25 @@ from typing import Any
 
 import pytest
 
-from feddiff.auxiliary.config import auxiliary_targets
-from feddiff.config import REPO_ROOT, expand_runs, load_config
-from feddiff.diffusion.config import classifier_settings, expand_diffusion_runs
-from feddiff.features.config import feature_targets
+from feddiff.config import REPO_ROOT
+from feddiff.plan import build_plan, load_config
 
 KNOWN = json.loads((Path(__file__).with_name("known_outputs.json")).read_text())
 
 
 def current_outputs(config_path: Path) -> dict[str, Any]:
     config = load_config(config_path)
+    plan = build_plan(config)
     out: dict[str, Any] = {
-        "runs": {r.run_dir: json.dumps(r.settings(), sort_keys=True) for r in expand_runs(config)},
-        "features": {
-            t.path: json.dumps(t.settings, sort_keys=True) for t in feature_targets(config)
-        },
+        "runs": {r.run_dir: json.dumps(r.settings(), sort_keys=True) for r in plan.runs},
+        "features": {t.path: json.dumps(t.settings, sort_keys=True) for t in plan.features},
         "diffusion": {
-            r.run_dir: json.dumps(r.settings(), sort_keys=True)
-            for r in expand_diffusion_runs(config)
+            r.run_dir: json.dumps(r.settings(), sort_keys=True) for r in plan.diffusion_runs
         },
-        "auxiliary": {
-            t.path: json.dumps(t.settings(), sort_keys=True) for t in auxiliary_targets(config)
-        },
+        "auxiliary": {t.path: json.dumps(t.settings(), sort_keys=True) for t in plan.auxiliary},
     }
     if config.get("diffusion"):
-        out["classifier"] = json.dumps(classifier_settings(config["diffusion"]), sort_keys=True)
+        out["classifier"] = json.dumps(plan.classifier_settings, sort_keys=True)
     return out
 
 

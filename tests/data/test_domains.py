@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from feddiff.config import ConfigError, validate_config
+from feddiff.config import ConfigError
 from feddiff.data import DataError, load_dataset, load_source, prepare_dataset
 from feddiff.data.digits import load_digits_source
 from feddiff.data.transforms import apply_transform, check_transform
+from feddiff.plan import validate_config
 
 from .test_torchvision_sources import _fake_mnist
 
@@ -443,7 +444,8 @@ def test_a_domain_config_validates() -> None:
         ),
         (
             lambda c: c["experiments"]["shift"].__setitem__("datasets", ["plain"]),
-            r"partition 'per_domain' uses scheme 'domain', which needs a dataset of source 'domains'",
+            r"partition 'per_domain' uses scheme 'domain', "
+            r"which needs a dataset of source 'domains'",
         ),
         (
             lambda c: c["partitions"]["per_domain"]["clients_per_domain"].__setitem__("upside", 1),
@@ -453,7 +455,8 @@ def test_a_domain_config_validates() -> None:
             lambda c: c["partitions"]["per_domain"].__setitem__(
                 "clients_per_domain", {"plain": 2, "upside": 2}
             ),
-            r"partitions\.per_domain\.clients_per_domain \(with datasets\.dd\).*unknown \['upside'\]",
+            r"partitions\.per_domain\.clients_per_domain \(with datasets\.dd\)"
+            r".*unknown \['upside'\]",
         ),
         (
             lambda c: c["partitions"]["even"].__setitem__("num_clients", 4),

@@ -193,15 +193,16 @@ def _fake_celeba(root: Path) -> dict[str, object]:
         f"{len(names)}\nimage_id x_1 y_1 width height\n" + "".join(f"{n} 1 2 3 4\n" for n in names)
     )
     (base / "list_landmarks_align_celeba.txt").write_text(
-        f"{len(names)}\nlefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y "
-        "rightmouth_x rightmouth_y\n"
+        f"{len(names)}\nlefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x "
+        "leftmouth_y rightmouth_x rightmouth_y\n"
         + "".join(f"{n} " + " ".join(["5"] * 10) + "\n" for n in names)
     )
     return {"names": names, "split": split, "smiling": smiling, "male": male, "base": base}
 
 
 def _expected_face(path: Path, side: int) -> np.ndarray:
-    """Independently: the centre 178x178 square of a 178x218 image (rows 20..197), bicubic to side."""
+    """Independently: the centre 178x178 square of a 178x218 image (rows 20..197), bicubic to
+    side."""
     from PIL import Image
 
     with Image.open(path) as img:
@@ -269,10 +270,12 @@ def test_celeba_without_files_names_the_folder_and_imagefolder(tmp_path: Path) -
 
 
 def test_celeba_offline_download_becomes_a_data_error(tmp_path: Path, socket_timeout: None) -> None:
-    """The real download path (Google Drive, via gdown when installed); this machine has no network."""
+    """The real download path (Google Drive, via gdown when installed); this machine has no
+    network."""
     if _reachable("drive.google.com"):
         pytest.skip(
-            "network reachable: the offline path cannot be exercised (and would download all of CelebA)"
+            "network reachable: the offline path cannot be exercised (and would download all of "
+            "CelebA)"
         )
     with pytest.raises(
         DataError, match=r"celeba: could not load .*download=True.*imagefolder.*gdown"

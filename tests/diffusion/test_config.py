@@ -1,57 +1,21 @@
-"""The diffusion config section: schema <-> settings defaults, checks, grid and paths."""
+"""The diffusion config section: checks, grid and paths."""
 
 import copy
-from dataclasses import fields
 from typing import Any
 
 import pytest
 import yaml
 
-from feddiff.config import DEFAULT_CONFIG, ConfigError, load_schema, validate_config
-from feddiff.diffusion.config import diffusion_tag, expand_diffusion_runs
-from feddiff.diffusion.settings import (
-    ClassifierSettings,
-    DiffusionTrainSettings,
-    FIDSettings,
-    SamplingSettings,
-    SchedulerSettings,
-    UNetSettings,
-)
+from feddiff.config import DEFAULT_CONFIG, ConfigError
+from feddiff.diffusion.config import expand_diffusion_runs
+from feddiff.plan import validate_config
+from feddiff.tags import diffusion_tag
 
 
 @pytest.fixture
 def raw() -> dict[str, Any]:
     with open(DEFAULT_CONFIG) as fh:
         return yaml.safe_load(fh)
-
-
-def _default(cls: type, name: str) -> Any:
-    obj = cls()
-    value = getattr(obj, name)
-    return list(value) if isinstance(value, tuple) else value
-
-
-@pytest.mark.parametrize(
-    ("section", "cls"),
-    [
-        ("unet", UNetSettings),
-        ("scheduler", SchedulerSettings),
-        ("training", DiffusionTrainSettings),
-        ("sampling", SamplingSettings),
-        ("fid", FIDSettings),
-    ],
-)
-def test_schema_defaults_match_the_settings(section: str, cls: type) -> None:
-    props = load_schema()["$defs"]["diffusion"]["properties"][section]["properties"]
-    assert set(props) == {f.name for f in fields(cls)}
-    for name, spec in props.items():
-        if name == "classifier":
-            inner = spec["properties"]
-            assert set(inner) == {f.name for f in fields(ClassifierSettings)}
-            for key, sub in inner.items():
-                assert sub["default"] == _default(ClassifierSettings, key), key
-        else:
-            assert spec["default"] == _default(cls, name), f"{section}.{name}"
 
 
 def test_default_config_has_the_four_modes(raw: dict[str, Any]) -> None:

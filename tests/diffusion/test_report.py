@@ -57,7 +57,8 @@ def test_single_seed_has_no_std_and_missing_full_no_reduction() -> None:
 
 # ---- the communication plan (no training) ------------------------------------------------------
 def _numel(state: dict, heads: tuple[str, ...]) -> int:
-    """Floating values of the state-dict entries whose top-level module is in ``heads`` (plain torch)."""
+    """Floating values of the state-dict entries whose top-level module is in ``heads`` (plain
+    torch)."""
     return sum(
         t.numel() for k, t in state.items() if k.split(".")[0] in heads and t.is_floating_point()
     )

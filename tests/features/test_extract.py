@@ -190,7 +190,8 @@ def test_pca_is_the_training_hypercolumns_pca_applied_to_every_image(
         pcas.append((stored.astype(np.float64), data[f"pca/layer{layer}/mean"].astype(np.float64)))
 
     def project(maps: list[torch.Tensor]) -> np.ndarray:
-        """Centre each hypercolumn, project on the stored basis, average over positions, concatenate."""
+        """Centre each hypercolumn, project on the stored basis, average over positions,
+        concatenate."""
         out = []
         for m, (comps, mean) in zip(maps, pcas):
             cols = (

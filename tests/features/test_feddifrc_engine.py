@@ -101,7 +101,8 @@ def _engine(data: FederatedData, cond: torch.Tensor, den: torch.Tensor) -> tuple
 def _local_loss(
     z: torch.Tensor, logits: torch.Tensor, y: torch.Tensor, reps: torch.Tensor, den: torch.Tensor
 ) -> torch.Tensor:
-    """CE + 0.7 * TDCL (cos / U, U the batch's mean cosine distance, detached) + 0.3 * L2 of unit vectors."""
+    """CE + 0.7 * TDCL (cos / U, U the batch's mean cosine distance, detached) + 0.3 * L2 of unit
+    vectors."""
     zu = z / z.norm(dim=1, keepdim=True)
     ru = reps / reps.norm(dim=2, keepdim=True)
     u = (1 - torch.einsum("ad,bkd->abk", zu.detach(), ru)).mean(0)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -13,18 +12,13 @@ import pytest
 import yaml
 
 from feddiff.cli import main
-from feddiff.config import (
-    DEFAULT_CONFIG,
-    ConfigError,
-    expand_runs,
-    load_schema,
-    method_tag,
-    validate_config,
-)
-from feddiff.features.config import feature_targets, features_tag
+from feddiff.config import DEFAULT_CONFIG, ConfigError
+from feddiff.features.config import feature_targets
 from feddiff.features.extract import extract_features
 from feddiff.features.figures import purity
 from feddiff.features.settings import FeatureSettings
+from feddiff.plan import expand_runs, validate_config
+from feddiff.tags import features_tag, method_tag
 
 
 def test_purity_on_hand_labels() -> None:
@@ -67,7 +61,10 @@ def test_stage_help(stage: str, capsys: pytest.CaptureFixture[str]) -> None:
 def test_extract_stage_by_hand(
     tmp_path: Path, toy_data: Path, ddpm_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = f'{{"backbone": "ddpm", "model": "{ddpm_dir}", "blocks": [1], "dims": [3], "device": "cpu"}}'
+    spec = (
+        f'{{"backbone": "ddpm", "model": "{ddpm_dir}", '
+        '"blocks": [1], "dims": [3], "device": "cpu"}'
+    )
     out = tmp_path / "f.h5"
     args = [
         "extract-features",
@@ -96,15 +93,6 @@ def test_extract_stage_by_hand(
 
 
 # ---- config -------------------------------------------------------------------------------
-def test_schema_declares_the_feature_settings_and_their_defaults() -> None:
-    props = load_schema()["$defs"]["features_entry"]["properties"]
-    fields = {f.name: f.default for f in dataclasses.fields(FeatureSettings)}
-    assert set(props) - {"diffusion"} == set(fields)
-    for name, default in fields.items():
-        declared = props[name].get("default")
-        assert declared == (list(default) if isinstance(default, tuple) else default), name
-
-
 @pytest.fixture
 def raw(ddpm_dir: Path) -> dict[str, Any]:
     """The default config with a FedDifRC method over a local DDPM folder."""

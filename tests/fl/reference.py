@@ -145,7 +145,8 @@ def local_sgd(
 
 
 def effective_steps(steps: int, momentum: float) -> float:
-    """sum_{t=1..K} (1 - rho^t) / (1 - rho): how far K heavy-ball steps move under a constant gradient."""
+    """sum_{t=1..K} (1 - rho^t) / (1 - rho): how far K heavy-ball steps move under a constant
+    gradient."""
     return float(sum(sum(momentum**j for j in range(t)) for t in range(1, steps + 1)))
 
 

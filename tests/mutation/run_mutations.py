@@ -464,7 +464,8 @@ def run_tests(copy: Path, tests: list[str], timeout: float) -> str:
     if proc.returncode == 1:
         return "killed"
     raise RuntimeError(
-        f"pytest could not run (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        "pytest could not run (exit "
+        f"{proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     )
 
 

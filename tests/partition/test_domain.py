@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from feddiff.config import SCHEME_KEYS as CONFIG_SCHEME_KEYS
-from feddiff.config import partition_tag
-from feddiff.partition import SCHEME_KEYS, partition_indices, validate_setting
+from feddiff.partition import partition_indices, validate_setting
 from feddiff.partition.domain import domain
+from feddiff.tags import partition_tag
 
 from .conftest import assert_exact_cover, same_partition
 
@@ -191,7 +190,6 @@ def test_through_partition_indices_with_long_tail(multi) -> None:
 
 
 def test_setting_validation_and_registration() -> None:
-    assert set(CONFIG_SCHEME_KEYS["domain"]) == set(SCHEME_KEYS["domain"])
     validate_setting(
         {"scheme": "domain", "num_clients": 4, "clients_per_domain": {"a": 1, "b": 3}}, 100, 10
     )

@@ -66,7 +66,7 @@ def test_markdown_and_latex_render_the_hand_values() -> None:
     assert "| fedbn | dom | 80.00 ± 0.00 | 50.00 ± 14.14 | 65.00 ± 7.07 |" in md
     tex = render_domain_latex(table)
     assert r"fedavg & dom & 65.00 $\pm$ 7.07 & 40.00 $\pm$ 14.14 & 52.50 $\pm$ 10.61 \\" in tex
-    assert r"\begin{tabular}{llccc}" in tex
+    assert r"\begin{tabular}{llrrr}" in tex  # numbers right-aligned, as in every table
 
 
 def test_runs_without_domains_are_left_out_and_none_is_an_error() -> None:

@@ -173,8 +173,9 @@ def test_latex_booktabs_and_escaping(grid_runs: list[RunResult]) -> None:
 def test_write_accuracy_tables(grid_runs: list[RunResult], tmp_path: Path) -> None:
     table = accuracy_table(grid_runs)
     out = tmp_path / "out"
-    write_accuracy_tables(table, out / "acc.csv", out / "acc.md", out / "acc.tex")
-    assert sorted(p.name for p in out.iterdir()) == ["acc.csv", "acc.md", "acc.tex"]
+    write_accuracy_tables(table, out / "acc")
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["acc.csv", "acc.html", "acc.md", "acc.tex"]  # no temporary left over
     back = pd.read_csv(out / "acc.csv")
     assert list(back.columns) == TABLE_COLUMNS
     assert back["method"].tolist() == table["method"].tolist()
@@ -182,11 +183,11 @@ def test_write_accuracy_tables(grid_runs: list[RunResult], tmp_path: Path) -> No
     assert "82.2000" in (out / "acc.csv").read_text()
     assert "85.00 ± 1.00" in (out / "acc.md").read_text()
     assert r"\bottomrule" in (out / "acc.tex").read_text()
-
-
-def test_write_without_tex(grid_runs: list[RunResult], tmp_path: Path) -> None:
-    write_accuracy_tables(accuracy_table(grid_runs), tmp_path / "a.csv", tmp_path / "a.md")
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["a.csv", "a.md"]
+    page = (out / "acc.html").read_text()
+    md = (out / "acc.md").read_text()
+    assert page.count("<h2>") == md.count("\n## ") >= 1 and "<td>85.00 ± 1.00</td>" in page
+    # the CSV is exactly pandas' tidy frame at 4 decimals (what users' scripts parse)
+    assert (out / "acc.csv").read_text() == table.to_csv(index=False, float_format="%.4f")
 
 
 def test_rendering_from_reloaded_csv(grid_runs: list[RunResult], tmp_path: Path) -> None:
@@ -202,7 +203,5 @@ def test_empty_inputs_raise(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no runs"):
         accuracy_table([])
     with pytest.raises(ValueError, match="empty"):
-        write_accuracy_tables(
-            pd.DataFrame(columns=TABLE_COLUMNS), tmp_path / "a.csv", tmp_path / "a.md"
-        )
+        write_accuracy_tables(pd.DataFrame(columns=TABLE_COLUMNS), tmp_path / "a")
     assert list(tmp_path.iterdir()) == []

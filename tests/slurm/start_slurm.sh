@@ -168,6 +168,11 @@ stop() {
     stop_pid munged "$STATE/munged.pid"
     if [ -f "$STATE/slurm.conf.orig" ]; then
         cp -p "$STATE/slurm.conf.orig" "$CONF" && rm -f "$STATE/slurm.conf.orig"
+    elif [ -f "$CONF" ] && grep -qF "$MARK" "$CONF"; then
+        # ours, with no host config before it: remove it. Left behind, it makes every later
+        # `scontrol` (which the SLURM executor plugin runs whenever Snakemake loads it, even
+        # for local runs) wait about 9 s for a controller that is gone.
+        rm -f "$CONF"
     fi
 }
 

@@ -33,7 +33,7 @@ SKIP_CODES = {  # exit codes of `start_slurm.sh start` that mean: no cluster can
     5: "a SLURM/munge daemon could not start (or another SLURM cluster is in the way)",
     6: "the SLURM node never became idle",
 }
-LOCAL_RULES = {"partition", "report", "table_html"}  # `localrules:` in the Snakefile
+LOCAL_RULES = {"partition", "report"}  # `localrules:` in the Snakefile
 
 
 def _script(action: str, timeout: float) -> subprocess.CompletedProcess[str]:

@@ -166,7 +166,7 @@ def test_fedbn_paper_configs_validate_and_say_what_they_need(name: str) -> None:
     """They validate (their DAG dry-builds in tests/workflow/test_paper_configs.py), one
     client per domain with every client in every round, and the header says what it needs
     and that the hyperparameters are our choice (the FedBN paper is not in the cited papers)."""
-    from feddiff.config import expand_runs, load_config
+    from feddiff.plan import expand_runs, load_config
 
     path = REPO / "config" / "paper" / name
     header = "".join(

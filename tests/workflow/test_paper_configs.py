@@ -40,12 +40,9 @@ def test_dry_run_builds_the_dag(path: Path, tmp_path: Path) -> None:
     assert stats["train"] <= len(runs) and stats["prepare_data"] == len(raw["datasets"])
     links = [exp["paper"]["table"] for exp in raw["experiments"].values() if exp.get("paper")]
     links += [raw["diffusion"]["paper"]["table"]] if raw.get("diffusion", {}).get("paper") else []
-    assert stats.get("paper_table", 0) == len(set(links)) == stats.get("paper_table_html", 0)
+    assert stats.get("paper_table", 0) == len(set(links))
     if raw.get("diffusion"):
-        assert (
-            stats["diffuse_train"] == stats["diffusion_samples"]
-            and stats["diffusion_fid_html"] == 1
-        )
+        assert stats["diffuse_train"] == stats["diffusion_samples"]
 
 
 CELEBA_FOLDER = "datasets={celeba: {source: imagefolder, root: /data/celeba_smiling}}"
@@ -99,8 +96,8 @@ def test_paper_config_header_and_dataset(name: str, tmp_path: Path) -> None:
 def test_feddiffuse_config_follows_the_paper_summary() -> None:
     """K, R, E and the datasets as the FedDiffuse summary gives them (K = 5, R = 15, E = 5;
     Fashion-MNIST and CelebA), and a UNet whose levels fit 28x28 and 32x32 without padding."""
-    from feddiff.config import load_config
     from feddiff.data.torchvision_sources import source_image_shape
+    from feddiff.plan import load_config
 
     config = load_config(PAPER / "feddiffuse_fid.yaml")
     section = config["diffusion"]

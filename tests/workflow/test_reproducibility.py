@@ -44,7 +44,7 @@ def test_changing_a_partition_setting_reruns_exactly_its_downstream_jobs(
     config = write_config(tmp_path / "alpha.yaml", tiny_config(**{"partitions.dir.alpha": 0.3}))
     output = _dry_run(tiny_run, config)
     # one partition job (one seed), the one run trained on it, the report, its HTML table
-    assert job_stats(output) == {"partition": 1, "train": 1, "report": 1, "table_html": 1, "all": 1}
+    assert job_stats(output) == {"partition": 1, "train": 1, "report": 1, "all": 1}
     jobs = planned_jobs(output)
     changed = "dirichlet_alpha0.3_num_clients5"
     assert {w["ptag"] for rule, w in jobs if rule in ("partition", "train")} == {changed}
@@ -57,10 +57,10 @@ def test_changing_a_training_setting_reruns_training_but_no_partition(
 ) -> None:
     config = write_config(tmp_path / "lr.yaml", tiny_config(**{"training.lr": 0.02}))
     stats = job_stats(_dry_run(tiny_run, config))
-    assert stats == {"train": 2, "report": 1, "table_html": 1, "all": 1}
+    assert stats == {"train": 2, "report": 1, "all": 1}
 
 
 def test_changing_the_report_setting_reruns_only_the_report(tiny_run: Path, tmp_path: Path) -> None:
     config = write_config(tmp_path / "lastk.yaml", tiny_config(last_k=3))
     stats = job_stats(_dry_run(tiny_run, config))
-    assert stats == {"report": 1, "table_html": 1, "all": 1}
+    assert stats == {"report": 1, "all": 1}

@@ -1,8 +1,9 @@
 """A tiny config and a Snakemake runner for the workflow-level tests.
 
-The tiny config (digits, fedavg, one seed, two partitions, a few short rounds) runs
-through the whole DAG in about half a minute on 2 CPU cores; the report config adds a
-tiny federated DDPM, diffusion features, FedDifRC and paper links (for the HTML report).
+The tiny config (``.test/config/config.yaml``: digits, fedavg, one seed, two partitions, a
+few short rounds) runs through the whole DAG in about half a minute on 2 CPU cores; the
+report config adds a tiny federated DDPM, diffusion features, FedDifRC and paper links (for
+the HTML report).
 """
 
 from __future__ import annotations
@@ -20,35 +21,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
-TINY: dict[str, Any] = {
-    "resources_dir": "resources",
-    "last_k": 2,
-    "datasets": {"digits": {"source": "digits", "test_fraction": 0.25, "split_seed": 0}},
-    "partitions": {
-        "iid": {"scheme": "iid", "num_clients": 4},
-        "dir": {"scheme": "dirichlet", "num_clients": 5, "alpha": 0.5},
-    },
-    "methods": {"fedavg": {"strategy": "fedavg"}},
-    "training": {
-        "model": "cnn",
-        "width": 0.5,
-        "rounds": 12,
-        "clients_per_round": 2,
-        "local_epochs": 1,
-        "batch_size": 32,
-        "lr": 0.01,
-        "device": "cpu",
-        "checkpoint_every": 1,
-    },
-    "experiments": {
-        "tiny": {
-            "datasets": ["digits"],
-            "partitions": ["iid", "dir"],
-            "methods": ["fedavg"],
-            "seeds": [0],
-        },
-    },
-}
+#: The runnable copy of the tiny config (snakemake-workflows convention: ``snakemake --cores 2
+#: --directory .test`` from the repository root); the one definition the tests use.
+TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
+TINY: dict[str, Any] = yaml.safe_load(TEST_CONFIG.read_text())
 
 
 def tiny_config(**changes: Any) -> dict[str, Any]:
@@ -142,7 +118,7 @@ REPORT_VALUES = """table,dataset,partition,method,metric,value,source
 tiny_acc,digits,,,accuracy,,"Test paper (2025), arXiv:0000.00000v1, Table 1 (made up for the test)"
 tiny_acc,digits,iid,fedavg,accuracy,90.0,"Test paper (2025), arXiv:0000.00000v1, Table 1 (made up for the test)"
 tiny_fid,digits,dir,full,fid,12.5,"Test paper (2025), arXiv:0000.00000v1, Table 2 (made up for the test)"
-"""
+"""  # noqa: E501 (CSV rows, kept one per line)
 
 
 def report_config() -> dict[str, Any]:

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from feddiff import paths
+
 
 def _json_arg(value: str) -> Any:
     """Inline JSON, or the path of a JSON/YAML file (a previous run.json works too)."""
@@ -110,7 +112,8 @@ def cmd_paper_table(args: argparse.Namespace) -> int:
     )
     with_paper = int(comp["paper"].notna().sum())
     print(
-        f"wrote {args.tables_dir}/paper_{args.table}.{{csv,md,tex}}: {len(comp)} rows, {with_paper} with a paper number"
+        f"wrote {args.tables_dir}/paper_{args.table}.{{csv,md,tex}}: {len(comp)} rows, "
+        f"{with_paper} with a paper number"
     )
     return 0
 
@@ -182,7 +185,8 @@ def cmd_diffuse_train(args: argparse.Namespace) -> int:
     )
     last = metrics.iloc[-1]
     print(
-        f"wrote {args.out_dir}: round {int(last['round'])} FID {last['fid']:.3f} ({last['fid_kind']})"
+        f"wrote {args.out_dir}: round {int(last['round'])} FID {last['fid']:.3f} "
+        f"({last['fid_kind']})"
     )
     return 0
 
@@ -220,34 +224,33 @@ def cmd_bench_summary(args: argparse.Namespace) -> int:
 
     table = write_benchmark_summary(Path(args.root), Path(args.out))
     print(table.to_string(index=False))
-    print(f"wrote {args.out}.csv and {args.out}.md")
+    print(f"wrote {args.out}.csv, .md, .tex and .html")
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from feddiff.config_schema import main as write_schema
+
+    return write_schema(check=args.check)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
-    from feddiff.config import expand_runs, load_config
+    from feddiff.plan import build_plan, load_config
 
-    config = load_config(args.config)
-    runs = expand_runs(config)
-    print(f"{args.config}: valid; {len(runs)} runs")
+    plan = build_plan(load_config(args.config))
+    print(f"{args.config}: valid; {len(plan.runs)} runs")
     if args.list:
-        for run in runs:
+        for run in plan.runs:
             print(f"  {run.experiment}: {run.run_dir}")
-    from feddiff.diffusion.config import expand_diffusion_runs
-
-    diffusion_runs = expand_diffusion_runs(config)
-    if diffusion_runs:
-        print(f"{len(diffusion_runs)} federated DDPM runs")
+    if plan.diffusion_runs:
+        print(f"{len(plan.diffusion_runs)} federated DDPM runs")
         if args.list:
-            for drun in diffusion_runs:
+            for drun in plan.diffusion_runs:
                 print(f"  diffusion: {drun.run_dir}")
-    from feddiff.auxiliary.config import auxiliary_targets
-
-    aux_targets = auxiliary_targets(config)
-    if aux_targets:
-        print(f"{len(aux_targets)} auxiliary sets")
+    if plan.auxiliary:
+        print(f"{len(plan.auxiliary)} auxiliary sets")
         if args.list:
-            for target in aux_targets:
+            for target in plan.auxiliary:
                 print(f"  auxiliary: {target.path}")
     return 0
 
@@ -300,8 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--manifest", type=_json_arg, required=True, help="list of {run_dir, labels} (JSON or file)"
     )
-    p.add_argument("--tables-dir", default="results/tables")
-    p.add_argument("--figures-dir", default="results/figures")
+    p.add_argument("--tables-dir", default=paths.TABLES)
+    p.add_argument("--figures-dir", default=paths.FIGURES)
     p.add_argument("--last-k", type=int, default=5)
     p.set_defaults(func=cmd_report)
 
@@ -332,7 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="accuracy: comma-separated experiments to compare (default: all)",
     )
-    p.add_argument("--tables-dir", default="results/tables")
+    p.add_argument("--tables-dir", default=paths.TABLES)
     p.add_argument("--last-k", type=int, default=5, help="the k the accuracy table was built with")
     p.set_defaults(func=cmd_paper_table)
 
@@ -354,7 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--spec",
         type=_json_arg,
         required=True,
-        help='extraction settings (JSON or file), e.g. \'{"backbone": "ddpm", "model": "path/model"}\'',
+        help="extraction settings (JSON or file), e.g. "
+        '\'{"backbone": "ddpm", "model": "path/model"}\'',
     )
     p.add_argument(
         "--out",
@@ -417,8 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--manifest", type=_json_arg, required=True, help="list of {run_dir, labels} (JSON or file)"
     )
-    p.add_argument("--tables-dir", default="results/tables")
-    p.add_argument("--figures-dir", default="results/figures")
+    p.add_argument("--tables-dir", default=paths.TABLES)
+    p.add_argument("--figures-dir", default=paths.FIGURES)
     p.set_defaults(func=cmd_diffuse_report)
 
     p = sub.add_parser(
@@ -442,12 +446,18 @@ def build_parser() -> argparse.ArgumentParser:
         "bench-summary", help="per-rule wall time and memory from Snakemake benchmark: files"
     )
     p.add_argument(
-        "--root", default="results/benchmarks", help="folder the rules' benchmark: files are in"
+        "--root", default=paths.BENCHMARKS, help="folder the rules' benchmark: files are in"
     )
     p.add_argument(
-        "--out", default="results/tables/benchmarks", help="output stem (.csv and .md are written)"
+        "--out", default=f"{paths.TABLES}/benchmarks", help="output stem (.csv, .md, .tex, .html)"
     )
     p.set_defaults(func=cmd_bench_summary)
+
+    p = sub.add_parser(
+        "schema", help="write config/schema/config.schema.yaml from the settings dataclasses"
+    )
+    p.add_argument("--check", action="store_true", help="only fail if the committed file is stale")
+    p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("validate", help="validate a config and list the runs it expands to")
     p.add_argument("--config", default="config/config.yaml")

@@ -61,7 +61,7 @@ def make_report(
     figures_dir: Path,
     last_k: int = 5,
 ) -> None:
-    """Accuracy table (CSV, Markdown, LaTeX) and accuracy-vs-round figures.
+    """Accuracy table (CSV, Markdown, LaTeX, HTML) and accuracy-vs-round figures.
 
     ``manifest`` lists runs as ``{"run_dir": ..., "labels": {...}}``; the labels (human
     names from the config) take precedence over those stored in each run.json, since one
@@ -76,20 +76,11 @@ def make_report(
     table = accuracy_table(
         runs, last_k=last_k, method_order=method_order, partition_order=partition_order
     )
-    write_accuracy_tables(
-        table,
-        tables_dir / "accuracy.csv",
-        tables_dir / "accuracy.md",
-        tables_dir / "accuracy.tex",
-        last_k=last_k,
-    )
+    write_accuracy_tables(table, tables_dir / "accuracy", last_k=last_k)
     from feddiff.report.domains import domain_table, has_domains, write_domain_tables
 
     if any(has_domains(r) for r in runs):  # multi-domain datasets: accuracy per domain too
-        write_domain_tables(
-            domain_table(runs, last_k),
-            *(tables_dir / f"accuracy_domains.{ext}" for ext in ("csv", "md", "tex")),
-        )
+        write_domain_tables(domain_table(runs, last_k), tables_dir / "accuracy_domains")
     by_experiment: dict[str, list[Any]] = {}
     for run in runs:
         by_experiment.setdefault(run.experiment, []).append(run)

@@ -1,27 +1,26 @@
 """The ``auxiliary`` config section: resolved settings, output paths, DAG targets, checks.
 
 An auxiliary set belongs to one (entry, dataset, partition, seed): the clients'
-models are trained on that partition with that seed. Paths encode the settings::
-
-    results/auxiliary/<dataset>/<partition-tag>/seed<s>/<name>-<generator>-n<size>-<hash>.h5
-
-with the hash over every resolved setting that changes the images (for
-``local_ddpm`` the ``diffusion`` section's UNet and schedule too). FedDDPM methods
-and ``diffusion.calibration`` entries name an entry; each run gets the file's path.
+models are trained on that partition with that seed. Its path
+(:data:`feddiff.paths.AUXILIARY`) ends in :func:`feddiff.tags.auxiliary_tag`,
+``<name>-<generator>-n<size>-<hash>``, with the hash over every resolved setting that
+changes the images (for ``local_ddpm`` the ``diffusion`` section's UNet and schedule
+too). FedDDPM methods and ``diffusion.calibration`` entries name an entry; each run gets
+the file's path. Which sets the config needs is collected by :mod:`feddiff.plan`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+from feddiff import paths
 from feddiff.auxiliary.settings import AuxiliarySettings
-from feddiff.config import RESULTS, ConfigError, partition_dir, partition_tag
-from feddiff.diffusion.config import expand_diffusion_runs
+from feddiff.config import ConfigError
 from feddiff.diffusion.settings import DiffusionSettings
+from feddiff.tags import auxiliary_tag, partition_tag
 
 
 @dataclass(frozen=True)
@@ -35,26 +34,36 @@ class AuxiliaryTarget:
     partition_setting: dict[str, Any] = field(hash=False, compare=False)
     generation: dict[str, Any] = field(hash=False, compare=False)
 
-    @property
+    @cached_property
     def tag(self) -> str:
-        aux = self.generation["auxiliary"]
-        hashed = {
-            **self.generation,
-            "auxiliary": {k: v for k, v in aux.items() if k not in AuxiliarySettings.NOT_HASHED},
-        }
-        digest = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:8]
-        return f"{self.name}-{aux['generator']}-n{aux['size']}-{digest}"
+        return auxiliary_tag(self.name, self.generation, AuxiliarySettings.NOT_HASHED)
 
     @property
     def partition_dir(self) -> str:
-        return partition_dir(self.dataset, partition_tag(self.partition_setting), self.seed)
+        return paths.fill(paths.PARTITION_DIR, self.wildcards)
+
+    @property
+    def partition(self) -> str:
+        """The partition file its clients' models are trained on (a DAG input)."""
+        return paths.fill(paths.PARTITION, self.wildcards)
 
     @property
     def path(self) -> str:
-        return (
-            f"{RESULTS}/auxiliary/{self.dataset}/{partition_tag(self.partition_setting)}/"
-            f"seed{self.seed}/{self.tag}.h5"
-        )
+        return paths.fill(paths.AUXILIARY, self.wildcards)
+
+    @property
+    def grid(self) -> str:
+        return paths.fill(paths.AUXILIARY_GRID, self.wildcards)
+
+    @cached_property
+    def wildcards(self) -> dict[str, Any]:
+        """The generate_auxiliary rule's wildcards for this set."""
+        return {
+            "dataset": self.dataset,
+            "ptag": partition_tag(self.partition_setting),
+            "seed": self.seed,
+            "atag": self.tag,
+        }
 
     def settings(self) -> dict[str, Any]:
         """What the ``generate-auxiliary`` stage needs (goes into the file's attrs)."""
@@ -88,7 +97,8 @@ def generation_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
             raise ConfigError(str(exc)) from exc
         if not resolved["unet"]["class_conditional"]:
             raise ConfigError(
-                f"auxiliary.{name}: generator local_ddpm needs diffusion.unet.class_conditional: true"
+                f"auxiliary.{name}: generator local_ddpm needs "
+                "diffusion.unet.class_conditional: true"
             )
         out["unet"], out["scheduler"] = resolved["unet"], resolved["scheduler"]
     return out
@@ -105,24 +115,6 @@ def auxiliary_target(
         dict(config["partitions"][partition]),
         generation_settings(config, name),
     )
-
-
-def auxiliary_targets(config: Mapping[str, Any]) -> list[AuxiliaryTarget]:
-    """Every auxiliary file a classifier or diffusion run of the config uses, once each."""
-    from feddiff.config import expand_runs  # a cycle, until one plan module builds all targets
-
-    seen: dict[str, AuxiliaryTarget] = {}
-    for run in expand_runs(config):
-        if run.method_setting.get("strategy") == "fedddpm":
-            name = config["methods"][run.method]["auxiliary"]
-            target = auxiliary_target(config, name, run.dataset, run.partition, run.seed)
-            seen.setdefault(target.path, target)
-    for drun in expand_diffusion_runs(config):
-        if drun.calibration is not None:
-            name = config["diffusion"]["calibration"][drun.calibration]["auxiliary"]
-            target = auxiliary_target(config, name, drun.dataset, drun.partition, drun.seed)
-            seen.setdefault(target.path, target)
-    return list(seen.values())
 
 
 def check_auxiliary(config: Mapping[str, Any]) -> None:

@@ -102,17 +102,19 @@ def load_auxiliary_tensors(
     made_from = aux.attrs.get("dataset_fingerprint")
     if dataset_fingerprint is not None and made_from not in (None, dataset_fingerprint):
         raise ValueError(
-            f"auxiliary set {path} was generated from another dataset "
-            f"(fingerprint {str(made_from)[:12]}, this run's {dataset_fingerprint[:12]}); regenerate it"
+            f"auxiliary set {path} was generated from another dataset (fingerprint "
+            f"{str(made_from)[:12]}, this run's {dataset_fingerprint[:12]}); regenerate it"
         )
     shape = (*x_train.shape[2:], x_train.shape[1])
     if tuple(aux.images.shape[1:]) != tuple(shape):
         raise ValueError(
-            f"auxiliary images are {aux.images.shape[1:]} (H, W, C) but the data's are {tuple(shape)}"
+            f"auxiliary images are {aux.images.shape[1:]} (H, W, C) but the data's are "
+            f"{tuple(shape)}"
         )
     if aux.labels.size and int(aux.labels.max()) >= num_classes:
         raise ValueError(
-            f"auxiliary labels go up to {int(aux.labels.max())} but the data has {num_classes} classes"
+            f"auxiliary labels go up to {int(aux.labels.max())} but the data has {num_classes} "
+            "classes"
         )
     images = torch.from_numpy(aux.images).permute(0, 3, 1, 2).contiguous().to(x_train.device)
     return images, torch.as_tensor(aux.labels, dtype=torch.long, device=x_train.device)

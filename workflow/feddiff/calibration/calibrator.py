@@ -20,6 +20,7 @@ from torch import nn
 from feddiff.calibration.params import CalibrationParams
 from feddiff.calibration.stall import StallDetector
 from feddiff.fl.sampling import derived_seed
+from feddiff.utils.eager_optim import SGD
 from feddiff.utils.seeding import torch_generator
 
 _EVAL_SUBSET, _EVAL_NOISE, _CALIBRATE = 0xE7, 0xE8, 0xCA
@@ -55,7 +56,7 @@ OptimizerFactory = Callable[[list[nn.Parameter], float], torch.optim.Optimizer]
 
 
 def sgd(momentum: float, weight_decay: float = 0.0) -> OptimizerFactory:
-    return lambda params, lr: torch.optim.SGD(
+    return lambda params, lr: SGD(  # torch.optim.SGD, no compiler import (eager_optim)
         params, lr=lr, momentum=momentum, weight_decay=weight_decay
     )
 

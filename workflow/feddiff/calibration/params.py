@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from feddiff.schema import check_values, setting
+
 TRIGGERS = ("every_round", "stall")
 
 
@@ -22,27 +24,41 @@ class CalibrationParams:
     last ``window`` rounds falls below ``delta``. ``eval_size`` auxiliary images (a fixed
     subset) measure that loss."""
 
-    auxiliary: str | None = None
-    trigger: str = "every_round"
-    steps: int = 10
-    batch_size: int = 64
-    lr: float | None = None
-    momentum: float | None = None
-    window: int = 3
-    delta: float = 0.01
-    eval_size: int = 512
+    auxiliary: str = setting(min_length=1, description="name of an entry of the auxiliary section")
+    trigger: str = setting(
+        "every_round",
+        enum=TRIGGERS,
+        description=(
+            "every_round: FedDDPM; stall: FedDDPM+ (one pass when the auxiliary loss stops "
+            "improving)"
+        ),
+    )
+    steps: int = setting(10, minimum=1, description="optimiser steps per calibration pass")
+    batch_size: int = setting(64, minimum=1)
+    lr: float | None = setting(
+        None, exclusive_minimum=0, description="null: the federation's local lr"
+    )
+    momentum: float | None = setting(
+        None,
+        minimum=0,
+        exclusive_maximum=1,
+        description="classifier SGD momentum; null: training.momentum",
+    )
+    window: int = setting(
+        3, minimum=1, description="FedDDPM+: rounds w the improvement is measured over"
+    )
+    delta: float = setting(
+        0.01,
+        minimum=0,
+        description="FedDDPM+: calibrate when (L[t-w] - L[t]) / L[t-w] < delta",
+    )
+    eval_size: int = setting(
+        512,
+        minimum=1,
+        description="auxiliary images (a fixed subset) the auxiliary loss is measured on",
+    )
 
     def check(self) -> None:
-        if not self.auxiliary or not isinstance(self.auxiliary, str):
-            raise ValueError("auxiliary: name an entry of the config's 'auxiliary' section")
-        if self.trigger not in TRIGGERS:
-            raise ValueError(f"trigger must be one of {TRIGGERS}, got {self.trigger!r}")
-        for name in ("steps", "batch_size", "window", "eval_size"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr is not None and self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if self.momentum is not None and not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
-        if self.delta < 0:
-            raise ValueError(f"delta must be >= 0, got {self.delta}")
+        """Hold a direct ``CalibrationParams(**values)`` (a run's settings) to the same
+        declared ranges as a config entry (:func:`feddiff.schema.build`)."""
+        check_values(self, "")

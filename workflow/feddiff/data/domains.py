@@ -14,7 +14,7 @@ PACS, DomainNet. A spec such as ::
       mnist_inv: {derive: {from: mnist, transform: invert}}
 
 loads each *source* domain with its own loader (any single-dataset source of
-:data:`feddiff.data.prepare.SOURCES`, with that source's keys), or *derives* a domain from
+:data:`feddiff.data.sources.SINGLE_SOURCES`, with that source's keys), or *derives* a domain from
 another one by a deterministic transform (:mod:`feddiff.data.transforms`: rotate,
 invert, grayscale, blur, colour_cast, sketch) applied to both of its splits, so the
 scikit-learn digits and the shared CIFAR-10 copy give multi-domain data offline. A
@@ -54,6 +54,7 @@ import numpy as np
 
 from feddiff.data.errors import DataError
 from feddiff.data.h5 import DatasetArrays
+from feddiff.data.sources import SINGLE_SOURCES, load_with, loader_kwargs
 from feddiff.data.transforms import apply_transform, check_transform
 
 #: Keys of a source domain handled here rather than by its loader.
@@ -71,11 +72,6 @@ def check_domains_spec(domains: Any) -> None:
     Each entry has either ``source`` (not ``domains`` itself) or ``derive`` with
     ``from`` (another domain; no cycles), ``transform`` and that transform's parameters.
     """
-    from feddiff.data.prepare import (
-        SOURCES,
-        _loader_kwargs,
-    )  # deferred: prepare imports this module
-
     if not isinstance(domains, Mapping) or not domains:
         raise DataError(f"domains: must map domain names to specs, got {domains!r}")
     for name, entry in domains.items():
@@ -93,13 +89,13 @@ def check_domains_spec(domains: Any) -> None:
             _check_derive(where, entry["derive"], domains)
             continue
         source = entry["source"]
-        if source == "domains" or source not in SOURCES:
+        if source not in SINGLE_SOURCES:
             raise DataError(
                 f"{where}.source: {source!r} is not a single-dataset source; choose one of "
-                f"{sorted(set(SOURCES) - {'domains'})}"
+                f"{sorted(SINGLE_SOURCES)}"
             )
         try:  # the loader's own keys, as preparing will check them
-            _loader_kwargs(source, SOURCES[source], _loader_spec(entry), Path("resources"))
+            loader_kwargs(source, SINGLE_SOURCES[source], _loader_spec(entry), Path("resources"))
         except DataError as exc:
             raise DataError(f"{where}: {exc}") from None
         names = entry.get("class_names")
@@ -154,9 +150,7 @@ def _root_of(name: str, domains: Mapping[str, Any]) -> str:
 def _loader_spec(entry: Mapping[str, Any]) -> dict[str, Any]:
     """A source domain's spec for its loader: without the keys handled here, unless the
     loader takes them itself (an image folder's ``max_*_per_class``)."""
-    from feddiff.data.prepare import SOURCES
-
-    params = inspect.signature(SOURCES[entry["source"]]).parameters
+    params = inspect.signature(SINGLE_SOURCES[entry["source"]]).parameters
     return {k: v for k, v in entry.items() if k not in DOMAIN_KEYS or k in params}
 
 
@@ -187,14 +181,12 @@ def first_per_class(labels: np.ndarray, limit: int | None) -> np.ndarray:
 def _load_source_domain(
     name: str, entry: Mapping[str, Any], image_size: int, channels: int, resources_dir: Path
 ) -> DatasetArrays:
-    from feddiff.data.prepare import SOURCES, load_source
-
-    params = inspect.signature(SOURCES[entry["source"]]).parameters
+    params = inspect.signature(SINGLE_SOURCES[entry["source"]]).parameters
     spec = _loader_spec(entry)
     if "image_size" in params and "image_size" not in spec and entry["source"] == "imagefolder":
         spec["image_size"] = image_size  # decode photos of any size straight to the target
     try:
-        arrays = load_source(spec, resources_dir)
+        arrays = load_with(SINGLE_SOURCES, spec, resources_dir)
     except DataError as exc:
         raise DataError(f"domain {name!r}: {exc}") from exc
     if "class_names" in entry:
@@ -232,18 +224,18 @@ def _check_classes(loaded: Mapping[str, DatasetArrays]) -> list[str]:
         for i, (a, b) in enumerate(zip(got, ref.class_names)):
             if a != b:
                 raise DataError(
-                    f"domain {name!r} has class {a!r} at position {i} where domain {first!r} has {b!r}; "
-                    f"all domains need the same classes in the same order ({name}: {got}; {first}: "
-                    f"{ref.class_names}). Same classes, other names? Rename them with the domain's "
-                    "'class_names' key"
+                    f"domain {name!r} has class {a!r} at position {i} where domain {first!r} has "
+                    f"{b!r}; all domains need the same classes in the same order ({name}: {got}; "
+                    f"{first}: {ref.class_names}). Same classes, other names? Rename them with the "
+                    "domain's 'class_names' key"
                 )
         longer, shorter = (
             (got, ref.class_names) if len(got) > len(ref.class_names) else (ref.class_names, got)
         )
         owner = name if longer is got else first
         raise DataError(
-            f"domain {owner!r} has class {longer[len(shorter)]!r} that "
-            f"domain {(first if owner == name else name)!r} lacks; all domains need the same classes "
+            f"domain {owner!r} has class {longer[len(shorter)]!r} that domain "
+            f"{(first if owner == name else name)!r} lacks; all domains need the same classes "
             f"({name}: {got}; {first}: {ref.class_names})"
         )
     return list(ref.class_names)

@@ -52,7 +52,8 @@ def _list_split(split_dir: Path, limit: int | None) -> tuple[list[str], list[tup
     if not split_dir.is_dir():
         raise DataError(
             f"imagefolder: split directory {split_dir} does not exist; expected "
-            f"{split_dir.parent}/train/<class>/ and {split_dir.parent}/test/<class>/ with image files"
+            f"{split_dir.parent}/train/<class>/ and {split_dir.parent}/test/<class>/ with image "
+            "files"
         )
     classes = sorted(
         d.name for d in split_dir.iterdir() if d.is_dir() and not d.name.startswith(".")

@@ -111,11 +111,10 @@ def _load_error(
 ) -> DataError:
     """The one message for every source: the folder, the layout, the offline alternative."""
     return DataError(
-        f"{name}: could not load torchvision.datasets.{class_name} from "
-        f"{root.resolve()} (download={download}): {type(exc).__name__}: {_one_line(exc).rstrip('.')}. "
-        f"Without network access, place the files there in torchvision's layout "
-        f"({layout}), or use a local image-folder copy instead, e.g. "
-        f"`source: imagefolder, root: {example}`.{note}"
+        f"{name}: could not load torchvision.datasets.{class_name} from {root.resolve()} "
+        f"(download={download}): {type(exc).__name__}: {_one_line(exc).rstrip('.')}. Without "
+        f"network access, place the files there in torchvision's layout ({layout}), or use a local "
+        f"image-folder copy instead, e.g. `source: imagefolder, root: {example}`.{note}"
     )
 
 
@@ -291,7 +290,8 @@ def source_image_shape(spec: Mapping[str, Any]) -> tuple[int, int, int]:
         return side, side, 3
     if name not in TORCHVISION_DATASETS:
         raise DataError(
-            f"{name!r} is not a torchvision source; the image shape is known only after preparing it"
+            f"{name!r} is not a torchvision source; the image shape is known only after preparing "
+            "it"
         )
     return TORCHVISION_DATASETS[name].image_shape
 

@@ -2,42 +2,34 @@
 
 Kept apart from :mod:`feddiff.config` so a config without ``diffusion`` never touches
 it (no diffusion run, nothing added to the DAG). Paths encode the parameters, as for
-the classifier runs:
+the classifier runs (templates in :mod:`feddiff.paths`, tags in :mod:`feddiff.tags`):
 
-- ``results/diffusion/<dataset>/<partition-tag>/<mode>/<training-tag>/seed<s>/``
-  with training tag ``ddpm-R<rounds>-E<epochs>-<hash of every diffusion setting>``;
-- ``results/fid_classifier/<dataset>/<model>-E<epochs>-<hash>/`` for the FID
+- :data:`~feddiff.paths.DIFFUSION_DIR`, with training tag
+  ``ddpm-R<rounds>-E<epochs>-<hash of every diffusion setting>``;
+- :data:`~feddiff.paths.CLASSIFIER_DIR` (``<model>-E<epochs>-<hash>``) for the FID
   feature network, shared by every run of a dataset.
+
+A calibrated run (``<mode>+<calibration>``) trains on an auxiliary set, whose path
+comes from :func:`feddiff.auxiliary.config.auxiliary_target`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
+from feddiff import paths
+from feddiff.auxiliary.config import auxiliary_target
 from feddiff.calibration.params import CalibrationParams
-from feddiff.config import RESULTS, ConfigError, partition_dir, partition_tag
-from feddiff.diffusion.modes import build_mode
+from feddiff.config import ConfigError
+from feddiff.diffusion.modes import MODE_CLASSES, build_mode
 from feddiff.diffusion.settings import DiffusionSettings
+from feddiff.tags import classifier_tag, diffusion_settings, diffusion_tag, partition_tag
 
-
-def _digest(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:8]
-
-
-def resolved(section: Mapping[str, Any]) -> dict[str, Any]:
-    """Every setting of the section (defaults filled), without the grid."""
-    return DiffusionSettings.from_dict(dict(section)).to_dict()
-
-
-def diffusion_tag(section: Mapping[str, Any], calibration: Mapping[str, Any] | None = None) -> str:
-    """Readable head plus a hash of every setting (and of the run's calibration, if any)."""
-    s = resolved(section)
-    hashed: Any = s if calibration is None else {**s, "calibration": dict(calibration)}
-    return f"ddpm-R{s['training']['rounds']}-E{s['training']['local_epochs']}-{_digest(hashed)}"
+#: The ``{mode}`` wildcard of a run directory: a mode, then ``+<calibration>`` if any.
+MODE_WILDCARD = rf"({'|'.join(sorted(MODE_CLASSES))})(\+[A-Za-z0-9][A-Za-z0-9_.-]*)?"
 
 
 def parse_method(entry: str) -> tuple[str, str | None]:
@@ -50,10 +42,6 @@ def calibration_setting(
     config: Mapping[str, Any], name: str, dataset: str, partition: str, seed: int
 ) -> dict[str, Any]:
     """The resolved calibration entry of one run, its ``auxiliary`` replaced by the file's path."""
-    from feddiff.auxiliary.config import (
-        auxiliary_target,
-    )  # a cycle, until one plan module builds all targets
-
     entries = (config.get("diffusion") or {}).get("calibration") or {}
     if name not in entries:
         raise ConfigError(
@@ -71,15 +59,6 @@ def calibration_setting(
         config, str(params.auxiliary), dataset, partition, seed
     ).path
     return out
-
-
-def classifier_tag(section: Mapping[str, Any]) -> str:
-    c = resolved(section)["fid"]["classifier"]
-    return f"{c['model']}-E{c['epochs']}-{_digest(c)}"
-
-
-def classifier_dir(dataset: str, ctag: str) -> str:
-    return f"{RESULTS}/fid_classifier/{dataset}/{ctag}"
 
 
 @dataclass(frozen=True)
@@ -100,28 +79,45 @@ class DiffusionRunSpec:
         """The grid entry: the mode, with ``+<calibration>`` when the server calibrates."""
         return self.mode if self.calibration is None else f"{self.mode}+{self.calibration}"
 
-    @property
+    @cached_property
     def partition_tag(self) -> str:
         return partition_tag(self.partition_setting)
 
-    @property
+    @cached_property
     def training_tag(self) -> str:
         return diffusion_tag(self.section, self.calibration_setting)
 
+    @cached_property
+    def wildcards(self) -> dict[str, Any]:
+        """The diffuse_train rule's wildcards, and the FID classifier's tag (``ctag``)."""
+        return {
+            "dataset": self.dataset,
+            "ptag": self.partition_tag,
+            "mode": self.method,
+            "ttag": self.training_tag,
+            "seed": self.seed,
+            "ctag": classifier_tag(self.section),
+        }
+
     @property
     def run_dir(self) -> str:
-        return (
-            f"{RESULTS}/diffusion/{self.dataset}/{self.partition_tag}/{self.method}/"
-            f"{self.training_tag}/seed{self.seed}"
-        )
+        return paths.fill(paths.DIFFUSION_DIR, self.wildcards)
 
     @property
     def partition_dir(self) -> str:
-        return partition_dir(self.dataset, self.partition_tag, self.seed)
+        return paths.fill(paths.PARTITION_DIR, self.wildcards)
+
+    @property
+    def partition_file(self) -> str:
+        return paths.fill(paths.PARTITION, self.wildcards)
 
     @property
     def classifier_dir(self) -> str:
-        return classifier_dir(self.dataset, classifier_tag(self.section))
+        return paths.fill(paths.CLASSIFIER_DIR, self.wildcards)
+
+    def path(self, template: str) -> str:
+        """One of the run's files: ``template`` from :mod:`feddiff.paths` filled."""
+        return paths.fill(template, self.wildcards)
 
     def settings(self) -> dict[str, Any]:
         """Everything that determines the run's results (goes into run.json)."""
@@ -130,7 +126,7 @@ class DiffusionRunSpec:
             "partition": self.partition_setting,
             "mode": self.mode,
             "seed": self.seed,
-            "diffusion": resolved(self.section),
+            "diffusion": diffusion_settings(self.section),
         }
         if self.calibration_setting is not None:
             out["calibration"] = dict(self.calibration_setting)
@@ -178,7 +174,7 @@ def expand_diffusion_runs(config: Mapping[str, Any]) -> list[DiffusionRunSpec]:
 
 
 def classifier_settings(section: Mapping[str, Any]) -> dict[str, Any]:
-    return resolved(section)["fid"]["classifier"]
+    return diffusion_settings(section)["fid"]["classifier"]
 
 
 def check_diffusion(config: Mapping[str, Any]) -> None:

@@ -113,6 +113,7 @@ def train_local(
             steps += 1
     if not torch.isfinite(loss_sum):
         raise NonFiniteLossError(
-            f"non-finite diffusion loss in round {round}, client {client}; lower diffusion.training.lr"
+            f"non-finite diffusion loss in round {round}, client {client}; lower "
+            "diffusion.training.lr"
         )
     return loss_sum, steps

@@ -22,10 +22,11 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from feddiff.diffusion.fid_classifier import ClassifierFeatures
+from feddiff.diffusion.kinds import KIND_CLASSIFIER, KIND_INCEPTION
+
 log = logging.getLogger(__name__)
 
-KIND_INCEPTION = "Inception FID (torch-fidelity)"
-KIND_CLASSIFIER = "classifier-feature FD (not Inception FID)"
 #: The file torch-fidelity would download; looked for, never fetched.
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 
@@ -101,8 +102,6 @@ def load_feature_extractor(
     backend: str, classifier_dir: Path, device: torch.device
 ) -> FeatureExtractor:
     """Inception when ``backend == "auto"`` and it loads offline; the classifier otherwise."""
-    from feddiff.diffusion.fid_classifier import ClassifierFeatures
-
     if backend == "auto":
         weights = inception_weights_path()
         if weights is not None:

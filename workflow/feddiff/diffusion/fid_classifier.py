@@ -1,9 +1,10 @@
 """The feature network of the offline FID fallback, trained centrally once per dataset.
 
 A classifier from :mod:`feddiff.models` is trained on the whole real training split
-(SGD, no augmentation) and cached as its own artifact (``model.safetensors`` +
-``info.json`` with its test accuracy and the normalisation it was trained with), so
-every diffusion run of a dataset is scored in the same feature space.
+(SGD, no augmentation) and cached as its own artifact (a
+:func:`feddiff.models.pretrained.save_pretrained` folder, ``config.json`` +
+``model.safetensors``, plus ``info.json`` with its test accuracy and the normalisation it
+was trained with), so every diffusion run of a dataset is scored in the same feature space.
 """
 
 from __future__ import annotations
@@ -16,23 +17,29 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from feddiff.data.h5 import load_dataset
-from feddiff.diffusion.fid import KIND_CLASSIFIER
+from feddiff.diffusion.kinds import KIND_CLASSIFIER
 from feddiff.diffusion.settings import ClassifierSettings
 from feddiff.fl.data import FederatedData, epoch_batches
 from feddiff.fl.engine import evaluate
 from feddiff.fl.sampling import client_generator
 from feddiff.fl.settings import AugmentSettings
 from feddiff.models import build_model
-from feddiff.utils.atomic import atomic_path, write_text_atomic
+from feddiff.models.pretrained import (
+    WEIGHTS_FILE,
+    classifier_config,
+    load_pretrained,
+    save_pretrained,
+)
+from feddiff.utils.atomic import write_text_atomic
 from feddiff.utils.device import resolve_device
+from feddiff.utils.eager_optim import SGD
 from feddiff.utils.provenance import package_versions
 from feddiff.utils.seeding import seed_everything
 
-MODEL_FILE = "model.safetensors"
+MODEL_FILE = WEIGHTS_FILE
 INFO_FILE = "info.json"
 
 
@@ -56,7 +63,7 @@ def train_fid_classifier(
     model = build_model(
         settings.model, arrays.num_classes, data.in_channels, data.image_size, settings.width
     ).to(device)
-    optimizer = torch.optim.SGD(
+    optimizer = SGD(  # torch.optim.SGD, no compiler import (feddiff.utils.eager_optim)
         model.parameters(),
         lr=settings.lr,
         momentum=settings.momentum,
@@ -92,11 +99,16 @@ def train_fid_classifier(
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / INFO_FILE, json.dumps(info, indent=2) + "\n")
     # The weights last: their presence marks a finished artifact.
-    with atomic_path(out_dir / MODEL_FILE) as tmp:
-        save_file(
-            {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp)
-        )
+    save_pretrained(model, out_dir, _config(info))
     return info
+
+
+def _config(info: dict[str, Any]) -> dict[str, Any]:
+    """The classifier's constructor arguments, from its info.json."""
+    s = info["settings"]
+    return classifier_config(
+        s["model"], info["num_classes"], info["in_channels"], info["image_size"], s["width"]
+    )
 
 
 class ClassifierFeatures:
@@ -118,11 +130,9 @@ class ClassifierFeatures:
                 f"{directory}: no {MODEL_FILE}; run the fid-classifier stage first"
             )
         info = json.loads((directory / INFO_FILE).read_text())
-        s = info["settings"]
-        model = build_model(
-            s["model"], info["num_classes"], info["in_channels"], info["image_size"], s["width"]
-        )
-        model.load_state_dict(load_file(str(directory / MODEL_FILE)))
+        # a folder written before config.json existed: its architecture is in info.json
+        legacy = None if (directory / "config.json").is_file() else _config(info)
+        model = load_pretrained(directory, config=legacy)
         mean = torch.tensor(info["mean"], device=device)[None, :, None, None]
         std = torch.tensor(info["std"], device=device)[None, :, None, None]
         return cls(model.to(device), mean, std, info)

@@ -7,47 +7,24 @@ UDEC and ULATDEC (shared parts plus client k's private parts, i.e. the model cli
 actually samples with). ``model.json`` lists them. Any of them loads back with plain
 ``UNet2DModel.from_pretrained``; :func:`load_diffusion` is a convenience.
 
-The folder is written under a temporary name and renamed into place, so an
-interrupted job never leaves a half-written model that looks complete.
+The folder is written under a temporary name and renamed into place
+(:func:`feddiff.utils.atomic.atomic_dir`), so an interrupted job never leaves a
+half-written model that looks complete.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from diffusers import DDPMScheduler, UNet2DModel
 
+from feddiff.utils.atomic import atomic_dir
+
 MODEL_INFO = "model.json"
-
-
-@contextlib.contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder; swap it onto ``target`` on success."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():
-            old = Path(
-                tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent)
-            )
-            os.replace(target, old / target.name)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def model_subdir(name: str) -> str:

@@ -1,25 +1,24 @@
 """Settings of a federated DDPM run: the ``diffusion`` block of the config, minus its grid.
 
-Frozen dataclasses mirror the schema (a test keeps their defaults in sync), so the
-package runs the same whether settings come from a validated config, a run.json or a
-test. ``to_dict`` gives the fully resolved settings that the output-path hash covers:
+Frozen dataclasses declare every key once (type, range, default, description:
+:mod:`feddiff.schema`); the config schema's ``diffusion`` block is generated from them,
+so the package runs the same whether settings come from a validated config, a run.json
+or a test. ``to_dict`` gives the fully resolved settings that the output-path hash covers:
 two runs that differ in any setting, even one left at its default in one config and
 spelled out in another, hash alike only when they really are alike.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from feddiff.utils.dataclass_config import build_settings
+from feddiff.fl.settings import DEVICE_PATTERN, MODELS
+from feddiff.schema import build, setting
 
 MODES = ("full", "usplit", "udec", "ulatdec")
 SAMPLERS = ("ddpm", "ddim")
 FID_BACKENDS = ("auto", "classifier")
-
-
-_build = build_settings
 
 
 @dataclass(frozen=True)
@@ -30,13 +29,26 @@ class UNetSettings:
     by ``2 ** (levels - 1)`` (8x8 digits: up to 4 levels).
     """
 
-    block_out_channels: tuple[int, ...] = (32, 64)
-    layers_per_block: int = 1
-    attention: tuple[bool, ...] = (False, False)
+    block_out_channels: tuple[int, ...] = setting(
+        (32, 64),
+        min_items=1,
+        items={"minimum": 1},
+        description="one down and one up block per level; each level but the last halves the side",
+    )
+    layers_per_block: int = setting(1, minimum=1)
+    attention: tuple[bool, ...] = setting(
+        (False, False),
+        min_items=1,
+        description="attention blocks per level (one entry per block_out_channels entry)",
+    )
     mid_attention: bool = True
-    attention_head_dim: int = 8
-    norm_num_groups: int = 8
-    class_conditional: bool = True
+    attention_head_dim: int = setting(8, minimum=1)
+    norm_num_groups: int = setting(
+        8, minimum=1, description="must divide every block_out_channels entry"
+    )
+    class_conditional: bool = setting(
+        True, description="num_class_embeds = C + 1; the extra index is the null class"
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -45,6 +57,7 @@ class UNetSettings:
         object.__setattr__(self, "attention", tuple(bool(a) for a in self.attention))
 
     def check(self) -> None:
+        """Cross-key checks: one attention flag per level, groups dividing every width."""
         if len(self.attention) != len(self.block_out_channels):
             raise ValueError(
                 f"diffusion.unet.attention has {len(self.attention)} entries but "
@@ -62,11 +75,12 @@ class UNetSettings:
 class SchedulerSettings:
     """DDPM noise schedule: linear betas from ``beta_start`` to ``beta_end`` over T steps."""
 
-    num_train_timesteps: int = 1000
-    beta_start: float = 1.0e-4
-    beta_end: float = 0.02
+    num_train_timesteps: int = setting(1000, minimum=2)
+    beta_start: float = setting(1.0e-4, exclusive_minimum=0, exclusive_maximum=1)
+    beta_end: float = setting(0.02, exclusive_minimum=0, exclusive_maximum=1)
 
     def check(self) -> None:
+        """Cross-key check: the betas increase."""
         if not 0 < self.beta_start < self.beta_end < 1:
             raise ValueError(
                 "diffusion.scheduler: need 0 < beta_start < beta_end < 1, got "
@@ -78,36 +92,24 @@ class SchedulerSettings:
 class DiffusionTrainSettings:
     """Local Adam (a fresh optimizer per client and round, as in the classifier runs)."""
 
-    rounds: int = 20
-    clients_per_round: int = 5
-    local_epochs: int = 1
-    batch_size: int = 64
-    lr: float = 1.0e-4
-    label_dropout: float = 0.1
-    device: str = "auto"
-    checkpoint_every: int = 1
-    fid_every: int = 0
-
-    def check(self) -> None:
-        for name in (
-            "rounds",
-            "clients_per_round",
-            "local_epochs",
-            "batch_size",
-            "checkpoint_every",
-        ):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(
-                    f"diffusion.training.{name} must be >= 1, got {getattr(self, name)}"
-                )
-        if self.lr <= 0:
-            raise ValueError(f"diffusion.training.lr must be > 0, got {self.lr}")
-        if not 0 <= self.label_dropout < 1:
-            raise ValueError(
-                f"diffusion.training.label_dropout must be in [0, 1), got {self.label_dropout}"
-            )
-        if self.fid_every < 0:
-            raise ValueError(f"diffusion.training.fid_every must be >= 0, got {self.fid_every}")
+    rounds: int = setting(20, minimum=1)
+    clients_per_round: int = setting(5, minimum=1)
+    local_epochs: int = setting(1, minimum=1)
+    batch_size: int = setting(64, minimum=2)
+    lr: float = setting(
+        1.0e-4, exclusive_minimum=0, description="Adam, a fresh optimizer per client and round"
+    )
+    label_dropout: float = setting(
+        0.1,
+        minimum=0,
+        exclusive_maximum=1,
+        description="probability a label is replaced by the null class",
+    )
+    device: str = setting("auto", pattern=DEVICE_PATTERN)
+    checkpoint_every: int = setting(1, minimum=1)
+    fid_every: int = setting(
+        0, minimum=0, description="also score FID every k rounds (0: only after the last round)"
+    )
 
 
 @dataclass(frozen=True)
@@ -115,43 +117,42 @@ class SamplingSettings:
     """Generation for FID and the sample grids: DDPM ancestral over all T steps by default
     (fewer ``steps`` stride it), DDIM as the cheap option."""
 
-    sampler: str = "ddpm"
-    steps: int = 1000
-    eta: float = 0.0
-    num_samples: int = 1000
-    batch_size: int = 500
-    guidance_scale: float = 1.0
-    grid_per_class: int = 8
-
-    def check(self) -> None:
-        if self.sampler not in SAMPLERS:
-            raise ValueError(
-                f"diffusion.sampling.sampler must be one of {SAMPLERS}, got {self.sampler!r}"
-            )
-        for name in ("steps", "num_samples", "batch_size", "grid_per_class"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(
-                    f"diffusion.sampling.{name} must be >= 1, got {getattr(self, name)}"
-                )
-        if self.num_samples < 2:
-            raise ValueError(
-                "diffusion.sampling.num_samples must be >= 2 (a covariance needs two samples)"
-            )
+    sampler: str = setting(
+        "ddpm",
+        enum=SAMPLERS,
+        description="ddpm: ancestral (strided when steps < T); ddim: deterministic with eta 0",
+    )
+    steps: int = setting(
+        1000, minimum=1, description="denoising steps (at most num_train_timesteps)"
+    )
+    eta: float = setting(0.0, minimum=0, description="DDIM only")
+    num_samples: int = setting(
+        1000,
+        minimum=2,
+        description="generated samples per model for FID (a covariance needs two)",
+    )
+    batch_size: int = setting(500, minimum=1)
+    guidance_scale: float = setting(
+        1.0,
+        minimum=0,
+        description="classifier-free guidance weight (1: plain conditional sampling)",
+    )
+    grid_per_class: int = setting(8, minimum=1, description="samples per class in each PNG grid")
 
 
 @dataclass(frozen=True)
 class ClassifierSettings:
     """The feature network of the offline FID fallback, trained centrally on the train split."""
 
-    model: str = "cnn"
-    width: float = 1.0
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5.0e-4
-    seed: int = 0
-    device: str = "auto"
+    model: str = setting("cnn", enum=MODELS)
+    width: float = setting(1.0, exclusive_minimum=0)
+    epochs: int = setting(10, minimum=1)
+    batch_size: int = setting(64, minimum=2)
+    lr: float = setting(0.05, exclusive_minimum=0)
+    momentum: float = setting(0.9, minimum=0, exclusive_maximum=1)
+    weight_decay: float = setting(5.0e-4, minimum=0)
+    seed: int = setting(0, minimum=0)
+    device: str = setting("auto", pattern=DEVICE_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -159,55 +160,44 @@ class FIDSettings:
     """``auto``: Inception FID through torch-fidelity when it imports and its weights are
     on disk, else the classifier-feature Fréchet distance; ``classifier``: always the latter."""
 
-    backend: str = "auto"
-    classifier: ClassifierSettings = field(default_factory=ClassifierSettings)
-
-    def check(self) -> None:
-        if self.backend not in FID_BACKENDS:
-            raise ValueError(
-                f"diffusion.fid.backend must be one of {FID_BACKENDS}, got {self.backend!r}"
-            )
+    backend: str = setting(
+        "auto",
+        enum=FID_BACKENDS,
+        description=(
+            "auto: torch-fidelity Inception FID when it imports and its weights are already on "
+            "disk, else the classifier-feature Frechet distance (labelled as such)"
+        ),
+    )
+    classifier: ClassifierSettings = setting(
+        default_factory=ClassifierSettings,
+        description=(
+            "trained centrally on the real train split, cached under results/fid_classifier/"
+        ),
+    )
 
 
 @dataclass(frozen=True)
 class DiffusionSettings:
     """Everything of the ``diffusion`` block that determines a run's results."""
 
-    unet: UNetSettings = field(default_factory=UNetSettings)
-    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
-    training: DiffusionTrainSettings = field(default_factory=DiffusionTrainSettings)
-    sampling: SamplingSettings = field(default_factory=SamplingSettings)
-    fid: FIDSettings = field(default_factory=FIDSettings)
+    unet: UNetSettings = setting(default_factory=UNetSettings)
+    scheduler: SchedulerSettings = setting(default_factory=SchedulerSettings)
+    training: DiffusionTrainSettings = setting(default_factory=DiffusionTrainSettings)
+    sampling: SamplingSettings = setting(default_factory=SamplingSettings)
+    fid: FIDSettings = setting(default_factory=FIDSettings)
+
+    #: Keys of the ``diffusion`` block that are not settings of the model's training:
+    #: ``grid`` (the run grid), ``calibration`` (FedDDPM's server step, per run) and
+    #: ``paper`` (the comparison table the FID table is set beside).
+    NOT_SETTINGS = ("grid", "calibration", "paper")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DiffusionSettings:
-        """Build and check; ``grid`` (the run grid) and ``calibration`` (FedDDPM's server
-        step, per run) are not settings of the model's training and are ignored, nor is
-        ``paper`` (the comparison table the FID table is set beside)."""
-        data = {k: v for k, v in dict(data).items() if k not in ("grid", "calibration", "paper")}
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"diffusion: unknown key(s) {unknown}; known keys are {sorted(known)}")
-        fid = dict(data.get("fid") or {})
-        fid["classifier"] = _build(
-            ClassifierSettings, fid.get("classifier"), "diffusion.fid.classifier"
-        )
-        settings = cls(
-            unet=_build(UNetSettings, data.get("unet"), "diffusion.unet"),
-            scheduler=_build(SchedulerSettings, data.get("scheduler"), "diffusion.scheduler"),
-            training=_build(DiffusionTrainSettings, data.get("training"), "diffusion.training"),
-            sampling=_build(SamplingSettings, data.get("sampling"), "diffusion.sampling"),
-            fid=_build(FIDSettings, fid, "diffusion.fid"),
-        )
-        for part in (
-            settings.unet,
-            settings.scheduler,
-            settings.training,
-            settings.sampling,
-            settings.fid,
-        ):
-            part.check()
+        """Build and check, ignoring :attr:`NOT_SETTINGS`."""
+        data = {k: v for k, v in dict(data).items() if k not in cls.NOT_SETTINGS}
+        settings = build(cls, data, "diffusion")
+        settings.unet.check()
+        settings.scheduler.check()
         return settings
 
     def to_dict(self) -> dict[str, Any]:

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from feddiff.features.prompts import Conditions
+from feddiff.features.settings import DEFAULT_SD_IMAGE_SIZE
 
 SD_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
 DDPM_PARTS = ("unet", "scheduler")
@@ -80,15 +81,15 @@ def resolve_model_dir(ref: str, backbone: str, key: str = "features.model") -> P
         cached_error = exc
     if hub_offline():
         raise ModelNotFoundError(
-            f"{key}: {ref!r} is not a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE "
-            f"is set ({type(cached_error).__name__}); {_alternatives(backbone)}"
+            f"{key}: {ref!r} is not a local folder nor in the Hugging Face cache, and "
+            f"HF_HUB_OFFLINE is set ({type(cached_error).__name__}); {_alternatives(backbone)}"
         )
     try:
         return Path(snapshot_download(ref, allow_patterns=_DOWNLOAD_PATTERNS, etag_timeout=10))
     except Exception as exc:
         raise ModelNotFoundError(
-            f"{key}: could not load {ref!r} from the Hugging Face Hub ({type(exc).__name__}: {exc}); "
-            f"{_alternatives(backbone)}"
+            f"{key}: could not load {ref!r} from the Hugging Face Hub ({type(exc).__name__}: "
+            f"{exc}); {_alternatives(backbone)}"
         ) from exc
 
 
@@ -266,9 +267,9 @@ class DDPMBackbone(Backbone):
         embeds = self.unet.config.num_class_embeds
         if embeds != num_classes + 1:
             raise ValueError(
-                f"{key}: the DDPM at {model_dir} has num_class_embeds={embeds}, but the dataset has "
-                f"{num_classes} classes; the ddpm backbone needs a class-conditional model with "
-                f"{num_classes + 1} class embeddings (the last one the null class)"
+                f"{key}: the DDPM at {model_dir} has num_class_embeds={embeds}, but the dataset "
+                f"has {num_classes} classes; the ddpm backbone needs a class-conditional model "
+                f"with {num_classes + 1} class embeddings (the last one the null class)"
             )
         self.image_size = int(image_size or default_image_size("ddpm", model_dir))
         self._labels: torch.Tensor | None = None
@@ -290,8 +291,6 @@ class DDPMBackbone(Backbone):
 
 def default_image_size(backbone: str, model_dir: Path) -> int:
     """``ddpm``: the UNet's own ``sample_size``; Stable Diffusion: the reference's 224."""
-    from feddiff.features.settings import DEFAULT_SD_IMAGE_SIZE
-
     if backbone == "stable_diffusion":
         return DEFAULT_SD_IMAGE_SIZE
     config = json.loads((model_dir / "unet" / "config.json").read_text())

@@ -3,30 +3,29 @@
 An entry is resolved per dataset: with ``diffusion: {partition, mode, seed}`` its
 ``model`` becomes the ``model/`` folder of the pipeline's own federated DDPM run on
 that dataset (from the ``diffusion`` section), whose ``metrics.csv`` (written last) is
-then a DAG input of the extraction. Paths encode the settings::
-
-    results/features/<dataset>/<backbone>/<backbone>-t<t>-b<blocks>-d<dims>-<hash>.h5
-
-with the hash over every resolved setting (including the model reference). FedDifRC
-methods name an entry; :func:`resolve_method` replaces the name by the file's path for
-each run, so a run's directory (whose method tag shows the file's name) changes with
+then a DAG input of the extraction. Paths (:data:`feddiff.paths.FEATURES`) end in
+:func:`feddiff.tags.features_tag`, ``<backbone>-t<t>-b<blocks>-d<dims>-<hash>``, with the
+hash over every resolved setting (including the model reference). FedDifRC methods name
+an entry; :func:`feddiff.fl.config.resolve_method` replaces the name by the file's path
+for each run, so a run's directory (whose method tag shows the file's name) changes with
 the features it used, and the train rule gets the file as an input.
+
+The federated DDPM runs an entry may refer to are passed in (``diffusion_runs``, built
+once by :mod:`feddiff.plan`); without them they are expanded from the config here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-from feddiff.config import RESULTS, ConfigError
-from feddiff.diffusion.config import expand_diffusion_runs
+from feddiff import paths
+from feddiff.config import ConfigError
+from feddiff.diffusion.config import DiffusionRunSpec, expand_diffusion_runs
 from feddiff.features.settings import FeatureSettings
-
-#: Settings that never change the vectors (left out of the path hash).
-_NOT_HASHED = ("batch_size", "unet_batch_size")
+from feddiff.tags import features_tag
 
 
 @dataclass(frozen=True)
@@ -38,43 +37,47 @@ class FeatureTarget:
     settings: dict[str, Any]
     model_input: str | None
 
-    @property
+    @cached_property
     def tag(self) -> str:
         return features_tag(self.settings)
 
+    @cached_property
+    def wildcards(self) -> dict[str, Any]:
+        """The extract_features rule's wildcards for this file."""
+        return {"dataset": self.dataset, "backbone": self.settings["backbone"], "ftag": self.tag}
+
     @property
     def path(self) -> str:
-        return f"{RESULTS}/features/{self.dataset}/{self.settings['backbone']}/{self.tag}.h5"
+        return paths.fill(paths.FEATURES, self.wildcards)
 
     @property
     def figures_dir(self) -> str:
-        return f"{RESULTS}/features/{self.dataset}/{self.settings['backbone']}/{self.tag}"
+        return paths.fill(paths.FEATURES_DIR, self.wildcards)
 
-
-def features_tag(settings: Mapping[str, Any]) -> str:
-    s = FeatureSettings.from_dict(dict(settings)).to_dict()
-    hashed = {k: v for k, v in s.items() if k not in _NOT_HASHED}
-    digest = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:8]
-    blocks = ".".join(str(b) for b in s["blocks"])
-    dims = ".".join(str(d) for d in s["dims"])
-    head = f"{s['backbone']}-t{s['timestep']}-b{blocks}-d{dims}"
-    return f"{head}-ss-{digest}" if s["mode"] == "self_supervised" else f"{head}-{digest}"
+    def figures(self) -> list[str]:
+        """Every file the feature_figures rule writes for it."""
+        return [f"{self.figures_dir}/{name}" for name in paths.FEATURE_FIGURE_FILES]
 
 
 def _diffusion_run(
-    config: Mapping[str, Any], name: str, ref: Mapping[str, Any], dataset: str
-) -> Any:
+    config: Mapping[str, Any],
+    name: str,
+    ref: Mapping[str, Any],
+    dataset: str,
+    diffusion_runs: Sequence[DiffusionRunSpec],
+) -> DiffusionRunSpec:
     where = f"features.{name}.diffusion"
     if not config.get("diffusion"):
         raise ConfigError(
             f"{where}: the config has no diffusion section to take the federated DDPM from"
         )
     wanted = (dataset, ref["partition"], ref.get("mode", "full"), int(ref.get("seed", 0)))
-    for run in expand_diffusion_runs(config):
+    for run in diffusion_runs:
         if (run.dataset, run.partition, run.mode, run.seed) == wanted and run.calibration is None:
             return run
     raise ConfigError(
-        f"{where}: no federated DDPM run with dataset={wanted[0]}, partition={wanted[1]}, mode={wanted[2]}, "
+        f"{where}: no federated DDPM run with dataset={wanted[0]}, partition={wanted[1]}, "
+        f"mode={wanted[2]}, "
         f"seed={wanted[3]} in diffusion.grid; add it there or give features.{name}.model"
     )
 
@@ -101,7 +104,10 @@ def _settings(entry: dict[str, Any], name: str) -> FeatureSettings:
 
 
 def resolve_entry(
-    config: Mapping[str, Any], name: str, dataset: str
+    config: Mapping[str, Any],
+    name: str,
+    dataset: str,
+    diffusion_runs: Sequence[DiffusionRunSpec] | None = None,
 ) -> tuple[dict[str, Any], str | None]:
     """(FeatureSettings dict, DAG input that makes the model) of entry ``name`` on ``dataset``."""
     entries = config.get("features") or {}
@@ -110,30 +116,30 @@ def resolve_entry(
     entry, ref = _split_entry(entries[name], name)
     model_input = None
     if ref is not None:
-        run = _diffusion_run(config, name, ref, dataset)
-        entry["model"] = f"{run.run_dir}/model"
-        model_input = f"{run.run_dir}/metrics.csv"
+        if diffusion_runs is None:
+            diffusion_runs = expand_diffusion_runs(config)
+        run = _diffusion_run(config, name, ref, dataset, diffusion_runs)
+        entry["model"] = run.path(paths.DIFFUSION_MODEL)
+        model_input = run.path(paths.DIFFUSION_METRICS)  # written last
     return _settings(entry, name).to_dict(), model_input
 
 
-def feature_target(config: Mapping[str, Any], name: str, dataset: str) -> FeatureTarget:
-    settings, model_input = resolve_entry(config, name, dataset)
+def feature_target(
+    config: Mapping[str, Any],
+    name: str,
+    dataset: str,
+    diffusion_runs: Sequence[DiffusionRunSpec] | None = None,
+) -> FeatureTarget:
+    settings, model_input = resolve_entry(config, name, dataset, diffusion_runs)
     return FeatureTarget(name, dataset, settings, model_input)
 
 
-def resolve_method(config: Mapping[str, Any], method: str, dataset: str) -> dict[str, Any]:
-    """The method's settings for a run on ``dataset`` (FedDifRC: ``features`` -> the .h5 path)."""
-    setting = dict(config["methods"][method])
-    if setting.get("strategy") == "feddifrc":
-        try:
-            setting["features"] = feature_target(config, str(setting.get("features")), dataset).path
-        except ConfigError as exc:
-            raise ConfigError(f"methods.{method}.features: {exc}") from exc
-    return setting
-
-
-def feature_targets(config: Mapping[str, Any]) -> list[FeatureTarget]:
+def feature_targets(
+    config: Mapping[str, Any], diffusion_runs: Sequence[DiffusionRunSpec] | None = None
+) -> list[FeatureTarget]:
     """Every (entry, dataset) a FedDifRC run of some experiment uses, once each."""
+    if diffusion_runs is None:
+        diffusion_runs = expand_diffusion_runs(config)
     seen: dict[str, FeatureTarget] = {}
     for exp in config["experiments"].values():
         for method in exp["methods"]:
@@ -141,13 +147,17 @@ def feature_targets(config: Mapping[str, Any]) -> list[FeatureTarget]:
             if setting.get("strategy") != "feddifrc":
                 continue
             for dataset in exp["datasets"]:
-                target = feature_target(config, setting["features"], dataset)
+                target = feature_target(config, setting["features"], dataset, diffusion_runs)
                 seen.setdefault(target.path, target)
     return list(seen.values())
 
 
-def check_features(config: Mapping[str, Any]) -> None:
+def check_features(
+    config: Mapping[str, Any], diffusion_runs: Sequence[DiffusionRunSpec] | None = None
+) -> None:
     """Entries runnable; methods name defined entries in the matching mode."""
+    if diffusion_runs is None:
+        diffusion_runs = expand_diffusion_runs(config)
     entries = config.get("features") or {}
     for name, raw in entries.items():
         entry, ref = _split_entry(raw, name)
@@ -160,20 +170,23 @@ def check_features(config: Mapping[str, Any]) -> None:
         name = setting.get("features")
         if name not in entries:
             raise ConfigError(
-                f"methods.{method}.features: {name!r} is not defined under 'features' (defined: {sorted(entries)})"
+                f"methods.{method}.features: {name!r} is not defined under 'features' "
+                f"(defined: {sorted(entries)})"
             )
         mode = entries[name].get("mode", "supervised")
         if bool(setting.get("self_supervised", False)) != (mode == "self_supervised"):
             raise ConfigError(
-                f"methods.{method}.self_supervised is {bool(setting.get('self_supervised', False))} but "
-                f"features.{name}.mode is {mode}; a self-supervised method needs self_supervised features"
+                f"methods.{method}.self_supervised is "
+                f"{bool(setting.get('self_supervised', False))} but features.{name}.mode is "
+                f"{mode}; a self-supervised method needs self_supervised features"
             )
     for exp_name, exp in config["experiments"].items():
         for method in exp["methods"]:
             if config["methods"].get(method, {}).get("strategy") == "feddifrc":
                 for dataset in exp["datasets"]:
                     try:
-                        feature_target(config, config["methods"][method]["features"], dataset)
+                        name = config["methods"][method]["features"]
+                        feature_target(config, name, dataset, diffusion_runs)
                     except ConfigError as exc:
                         raise ConfigError(
                             f"experiments.{exp_name}: method {method} on {dataset}: {exc}"

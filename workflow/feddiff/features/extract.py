@@ -156,7 +156,8 @@ def make_plan(
 def image_noise(
     shape: Sequence[int], seed: int, split: int, indices: Sequence[int], draws: int
 ) -> torch.Tensor:
-    """(len(indices) * draws, *shape) standard normal noise, row ``i * draws + e`` for image i, draw e."""
+    """(len(indices) * draws, *shape) standard normal noise, row ``i * draws + e`` for image i, draw
+    e."""
     out = torch.empty((len(indices) * draws, *shape))
     gen = torch.Generator()
     for i, index in enumerate(indices):

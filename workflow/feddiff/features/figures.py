@@ -6,7 +6,7 @@ information) of the test split, per decoder block (its slice of the vector) and 
 features. Outputs, each written atomically:
 
 - ``tsne.{png,pdf}``: one t-SNE panel per representation, points coloured by class;
-- ``kmeans.{csv,md}``: K-means with K = number of classes on each representation,
+- ``kmeans.{csv,md,tex,html}``: K-means with K = number of classes on each representation,
   scored by purity (share of points in their cluster's majority class) and NMI;
 - ``pca.{png,pdf}``: cumulative explained variance of each block's fitted PCA (how
   much of the hypercolumn variance the kept width retains) and a 2-D PCA scatter of
@@ -25,7 +25,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from feddiff.features.store import load_features
-from feddiff.utils.atomic import atomic_path, write_text_atomic
+from feddiff.report.render import tex_label, write_table
+from feddiff.utils.atomic import atomic_path
 
 KMEANS_COLUMNS = ["representation", "dim", "purity", "nmi"]
 
@@ -44,7 +45,8 @@ class Representations:
 def load_representations(
     path: Path, split: str = "test", max_points: int = 2000, seed: int = 0
 ) -> Representations:
-    """The denoised vectors of ``split`` (a seeded subsample of ``max_points``), per block and fused."""
+    """The denoised vectors of ``split`` (a seeded subsample of ``max_points``), per block
+    and fused."""
     cache = load_features(path, split)
     x = cache.denoised.numpy()
     y = cache.labels.numpy()
@@ -87,11 +89,22 @@ def kmeans_table(reps: Representations, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=KMEANS_COLUMNS)
 
 
-def render_markdown(table: pd.DataFrame, title: str) -> str:
-    lines = [f"**{title}**", "", "| representation | dim | purity | NMI |", "|---|---:|---:|---:|"]
-    for _, r in table.iterrows():
-        lines.append(f"| {r['representation']} | {r['dim']} | {r['purity']:.3f} | {r['nmi']:.3f} |")
-    return "\n".join(lines) + "\n"
+def write_kmeans_table(
+    table: pd.DataFrame, stem: Path, k: int, n_points: int, split: str
+) -> dict[str, Path]:
+    """``stem.csv`` (full precision) and ``stem.{md,tex,html}`` (scores to 3 decimals)."""
+    three = "{:.3f}".format
+    return write_table(
+        table,
+        stem,
+        title=f"K-means (K = {k}) on denoised diffusion representations, {n_points} {split} images",
+        caption="purity = share of points in their cluster's majority class; "
+        "NMI = normalised mutual information of clusters and classes.",
+        label=tex_label("tab:kmeans", str(stem.parent.name)),
+        formatters={"purity": three, "nmi": three},
+        headers={"nmi": "NMI"},
+        source="feddiff.features.figures",
+    )
 
 
 def _scatter(ax, xy: np.ndarray, labels: np.ndarray, class_names: list[str]) -> None:  # type: ignore[no-untyped-def]
@@ -183,10 +196,7 @@ def make_feature_figures(
         table = kmeans_table(reps, seed)
         tsne = tsne_figure(reps, seed)
         pca = pca_figure(reps)
-    with atomic_path(out_dir / "kmeans.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    title = f"K-means (K = {len(reps.class_names)}) on denoised diffusion representations, {len(reps.labels)} {split} images"
-    write_text_atomic(out_dir / "kmeans.md", render_markdown(table, title))
+    write_kmeans_table(table, out_dir / "kmeans", len(reps.class_names), len(reps.labels), split)
     _save(pca, out_dir / "pca.png")
     _save(tsne, out_dir / "tsne.png")
     return table

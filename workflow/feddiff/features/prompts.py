@@ -1,8 +1,8 @@
 """The conditions each image is run under: conditional ones for TDCL, one for NDCR.
 
-Supervised: one text prompt per class (``prompt_template`` with ``{class}`` replaced by the class name; the
-name's underscores become spaces), and the denoising prompt (``""``, the reference
-code's null prompt, by default). Self-supervised: the positive prompt ("a photo of a
+Supervised: one text prompt per class (``prompt_template`` with ``{class}`` replaced by the
+class name; the name's underscores become spaces), and the denoising prompt (``""``, the
+reference code's null prompt, by default). Self-supervised: the positive prompt ("a photo of a
 similar object") first, then ``num_negatives`` negatives from a vocabulary file, and
 the self-supervised denoising prompt. With the ``ddpm`` backbone the class label is
 the prompt and the null class (index ``C``) the denoising one.
@@ -61,7 +61,8 @@ def build_conditions(settings: FeatureSettings, class_names: list[str]) -> Condi
     words = read_vocabulary(settings.vocabulary)
     if len(words) < settings.num_negatives:
         raise ValueError(
-            f"features.num_negatives is {settings.num_negatives} but the vocabulary has only {len(words)} words"
+            f"features.num_negatives is {settings.num_negatives} but the vocabulary has only "
+            f"{len(words)} words"
         )
     negatives = tuple(
         class_prompt(settings.prompt_template, w) for w in words[: settings.num_negatives]

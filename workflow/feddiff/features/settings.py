@@ -1,10 +1,11 @@
 """Settings of one diffusion-feature extraction: an entry of the config's ``features`` section.
 
-A frozen dataclass mirrors the schema (a test keeps their defaults in sync), so the
-extractor behaves the same whether its settings come from a validated config, the
-command line or a test. :meth:`FeatureSettings.identity` is the part that determines
-the cached vectors; it is stored in the HDF5 file and compared on every reuse, so a
-cache made with other settings (or another model or dataset) is rebuilt, never used.
+A frozen dataclass declares every key once (:mod:`feddiff.schema`; the config schema's
+``features_entry`` is generated from it), so the extractor behaves the same whether its
+settings come from a validated config, the command line or a test.
+:meth:`FeatureSettings.identity` is the part that determines the cached vectors; it is
+stored in the HDF5 file and compared on every reuse, so a cache made with other settings
+(or another model or dataset) is rebuilt, never used.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from feddiff.utils.dataclass_config import build_settings
+from feddiff.fl.settings import DEVICE_PATTERN
+from feddiff.schema import build, check_values, setting
 
 BACKBONES = ("stable_diffusion", "ddpm")
 MODES = ("supervised", "self_supervised")
@@ -38,27 +40,70 @@ class FeatureSettings:
     :func:`feddiff.features.pca.reduce_maps`).
     """
 
-    backbone: str = "stable_diffusion"
-    model: str | None = None
-    timestep: int = 300
-    blocks: tuple[int, ...] = (1, 2, 3)
-    dims: tuple[int, ...] = (256, 128, 128)
-    pooling: str = "mean"
-    mode: str = "supervised"
-    prompt_template: str = "a photo of a {class}"
-    denoise_prompt: str = ""
+    backbone: str = setting("stable_diffusion", enum=BACKBONES)
+    model: str | None = setting(
+        None,
+        min_length=1,
+        fill=False,
+        description=(
+            "stable_diffusion: a Hugging Face id (default stabilityai/stable-diffusion-2-1) or "
+            "a local diffusers folder; ddpm: a folder with unet/ and scheduler/. Offline "
+            "(HF_HUB_OFFLINE=1) an id must already be in the Hugging Face cache."
+        ),
+    )
+    timestep: int = setting(300, minimum=0, description="noise level t the UNet sees")
+    blocks: tuple[int, ...] = setting(
+        (1, 2, 3),
+        min_items=1,
+        unique_items=True,
+        items={"minimum": 0},
+        description="decoder up-block indices (Stable Diffusion's layers 2-4 are 1, 2, 3)",
+    )
+    dims: tuple[int, ...] = setting(
+        (256, 128, 128), min_items=1, items={"minimum": 1}, description="PCA width per block"
+    )
+    pooling: str = setting(
+        "mean",
+        enum=POOLINGS,
+        description=(
+            "mean: global average pooling; norm: the reference code's L2 norm over positions"
+        ),
+    )
+    mode: str = setting("supervised", enum=MODES)
+    prompt_template: str = setting("a photo of a {class}", pattern="[{]class[}]")
+    denoise_prompt: str = setting(
+        "", description="the denoising representation's prompt (the reference's null prompt)"
+    )
     positive_prompt: str = "a photo of a similar object"
     self_supervised_denoise_prompt: str = "a photo of a visual object"
-    vocabulary: str | None = None
-    num_negatives: int = 10
-    image_size: int | None = None
-    ensemble: int = 1
-    pca_fit_images: int = 2000
-    seed: int = 0
-    batch_size: int = 16
-    unet_batch_size: int = 128
-    device: str = "auto"
-    dtype: str = "auto"
+    vocabulary: str | None = setting(
+        None,
+        fill=False,
+        description=(
+            "self-supervised negatives: a word list (default: the package's vocabulary.txt)"
+        ),
+    )
+    num_negatives: int = setting(10, minimum=1)
+    image_size: int | None = setting(
+        None,
+        minimum=1,
+        fill=False,
+        description=(
+            "side the images are resized to (default: the DDPM's sample size; 224 for "
+            "Stable Diffusion)"
+        ),
+    )
+    ensemble: int = setting(1, minimum=1, description="noise draws averaged per image")
+    pca_fit_images: int = setting(
+        2000, minimum=0, description="training images the PCA is fitted on (0: all)"
+    )
+    seed: int = setting(0, minimum=0)
+    batch_size: int = setting(16, minimum=1, description="images per step")
+    unet_batch_size: int = setting(
+        128, minimum=1, description="UNet rows (image x condition x draw) per call"
+    )
+    device: str = setting("auto", pattern=DEVICE_PATTERN)
+    dtype: str = setting("auto", enum=DTYPES, description="auto: float16 on CUDA, float32 on CPU")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "blocks", tuple(int(b) for b in self.blocks))
@@ -66,43 +111,19 @@ class FeatureSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "features") -> FeatureSettings:
-        """Build and check, naming unknown keys by their config path."""
-        settings = build_settings(cls, data, where)
+        """Build and check, naming a bad or unknown key by its config path."""
+        settings = build(cls, data, where)
         settings.check(where)
         return settings
 
     def check(self, where: str = "features") -> None:
-        """Reject values the extractor cannot run with, naming the key."""
-        choices = {"backbone": BACKBONES, "mode": MODES, "pooling": POOLINGS, "dtype": DTYPES}
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                raise ValueError(
-                    f"{where}.{key} must be one of {list(allowed)}, got {getattr(self, key)!r}"
-                )
-        if not self.blocks:
-            raise ValueError(f"{where}.blocks must name at least one decoder block")
-        if len(set(self.blocks)) != len(self.blocks) or min(self.blocks) < 0:
-            raise ValueError(
-                f"{where}.blocks must be distinct indices >= 0, got {list(self.blocks)}"
-            )
+        """The declared ranges (also for a direct construction), then what they cannot
+        say: one PCA width per block, and backbone-specific needs."""
+        check_values(self, where)
         if len(self.dims) != len(self.blocks):
             raise ValueError(
-                f"{where}.dims has {len(self.dims)} entries but blocks has {len(self.blocks)}; give one per block"
-            )
-        if min(self.dims) < 1:
-            raise ValueError(f"{where}.dims must be >= 1, got {list(self.dims)}")
-        if self.timestep < 0:
-            raise ValueError(f"{where}.timestep must be >= 0, got {self.timestep}")
-        for key in ("ensemble", "batch_size", "unet_batch_size", "num_negatives"):
-            if int(getattr(self, key)) < 1:
-                raise ValueError(f"{where}.{key} must be >= 1, got {getattr(self, key)}")
-        if self.pca_fit_images < 0:
-            raise ValueError(f"{where}.pca_fit_images must be >= 0 (0: every training image)")
-        if self.image_size is not None and self.image_size < 1:
-            raise ValueError(f"{where}.image_size must be >= 1, got {self.image_size}")
-        if "{class}" not in self.prompt_template:
-            raise ValueError(
-                f"{where}.prompt_template must contain '{{class}}' where the class name goes"
+                f"{where}.dims has {len(self.dims)} entries but blocks has {len(self.blocks)}; "
+                "give one per block"
             )
         if self.backbone == "ddpm" and self.mode == "self_supervised":
             raise ValueError(
@@ -111,7 +132,8 @@ class FeatureSettings:
             )
         if self.backbone == "ddpm" and not self.model:
             raise ValueError(
-                f"{where}.model: the ddpm backbone needs a model folder (or `diffusion:` in the config)"
+                f"{where}.model: the ddpm backbone needs a model folder "
+                "(or `diffusion:` in the config)"
             )
 
     @property

@@ -8,10 +8,11 @@ Layout (plain HDF5, readable with ``h5ls``)::
     /<split>/done         (N,)      bool      rows written so far (resume)
     /pca/layer<l>/{components (d, C), mean (C,), explained_variance, explained_variance_ratio}
 
-for splits ``train`` and ``test`` (the test split has no conditional vectors); ``D`` is the sum of the per-block PCA widths, the
-blocks' slices in the order of ``blocks``. File attributes hold every setting, the
-model's and the dataset's fingerprints, and ``identity``: the canonical JSON those
-are compared by. A reader refuses a file whose identity differs from what it expects.
+for splits ``train`` and ``test`` (the test split has no conditional vectors); ``D`` is the
+sum of the per-block PCA widths, the blocks' slices in the order of ``blocks``. File
+attributes hold every setting, the model's and the dataset's fingerprints, and
+``identity``: the canonical JSON those are compared by. A reader refuses a file whose
+identity differs from what it expects.
 
 The file is built under ``<name>.partial.h5`` (with ``/pca_fit`` holding the PCA's
 running moments while the fit is under way) and renamed onto the final name only when
@@ -134,11 +135,11 @@ def load_fit_state(f: h5py.File, num_layers: int) -> tuple[list[MomentAccumulato
     g = f["pca_fit"]
     accs = [
         MomentAccumulator(
-            float(g[f"layer{l}"].attrs["count"]),
-            torch.from_numpy(g[f"layer{l}/total"][()]),
-            torch.from_numpy(g[f"layer{l}/gram"][()]),
+            float(g[f"layer{layer}"].attrs["count"]),
+            torch.from_numpy(g[f"layer{layer}/total"][()]),
+            torch.from_numpy(g[f"layer{layer}/gram"][()]),
         )
-        for l in range(num_layers)
+        for layer in range(num_layers)
     ]
     return accs, int(g.attrs["next"])
 
@@ -165,12 +166,12 @@ def load_pca(f: h5py.File) -> list[LayerPCA] | None:
     return [
         LayerPCA(
             *(
-                torch.from_numpy(g[f"layer{l}/{k}"][()])
+                torch.from_numpy(g[f"layer{layer}/{k}"][()])
                 for k in ("components", "mean", "explained_variance", "explained_variance_ratio")
             ),
-            num_samples=float(g[f"layer{l}"].attrs["num_samples"]),
+            num_samples=float(g[f"layer{layer}"].attrs["num_samples"]),
         )
-        for l in range(len(g))
+        for layer in range(len(g))
     ]
 
 
@@ -192,12 +193,12 @@ class FeatureCache:
         """Column indices of the selected layers' slices of the concatenated vector."""
         bounds = np.cumsum([0, *self.layer_dims])
         chosen = range(len(self.layer_dims)) if layers is None else layers
-        bad = [l for l in chosen if not 0 <= l < len(self.layer_dims)]
+        bad = [layer for layer in chosen if not 0 <= layer < len(self.layer_dims)]
         if bad:
             raise ValueError(
                 f"layer(s) {bad} not in this features file ({len(self.layer_dims)} layers)"
             )
-        return torch.cat([torch.arange(bounds[l], bounds[l + 1]) for l in chosen])
+        return torch.cat([torch.arange(bounds[layer], bounds[layer + 1]) for layer in chosen])
 
 
 def _decode(value: Any) -> Any:
@@ -254,8 +255,8 @@ def load_features(
     if dataset_fingerprint is not None and attrs.get("dataset_fingerprint") != dataset_fingerprint:
         raise ValueError(
             f"features file {path} was extracted from another dataset (fingerprint "
-            f"{str(attrs.get('dataset_fingerprint'))[:12]}..., the run's data is {dataset_fingerprint[:12]}...); "
-            "extract the features again for this dataset"
+            f"{str(attrs.get('dataset_fingerprint'))[:12]}..., the run's data is "
+            f"{dataset_fingerprint[:12]}...); extract the features again for this dataset"
         )
     return FeatureCache(
         cond.to(device), den.to(device), labels.to(device), list(attrs["layer_dims"]), attrs

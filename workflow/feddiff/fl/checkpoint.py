@@ -37,7 +37,8 @@ class UnsafeCheckpointError(RuntimeError):
 
 
 def plain(value: Any, where: str = "checkpoint") -> Any:
-    """``value`` with numpy scalars as Python numbers; TypeError for anything a safe load refuses."""
+    """``value`` with numpy scalars as Python numbers; TypeError for anything a safe load
+    refuses."""
     if isinstance(value, torch.Tensor) or type(value) in _LEAVES:
         return value
     if isinstance(value, np.generic):  # before the leaves: np.float64 subclasses float
@@ -49,9 +50,9 @@ def plain(value: Any, where: str = "checkpoint") -> Any:
     if type(value) in (list, tuple, set):
         return type(value)(plain(v, f"{where}[{i}]") for i, v in enumerate(value))
     raise TypeError(
-        f"{where}: a {type(value).__module__}.{type(value).__qualname__} cannot go into a checkpoint, which "
-        "holds only tensors, numbers, strings and dict/list/tuple/set of them (it is loaded with "
-        "weights_only=True); convert it in the state_dict that returns it"
+        f"{where}: a {type(value).__module__}.{type(value).__qualname__} cannot go into a "
+        "checkpoint, which holds only tensors, numbers, strings and dict/list/tuple/set of them "
+        "(it is loaded with weights_only=True); convert it in the state_dict that returns it"
     )
 
 
@@ -65,7 +66,8 @@ def _reason(exc: Exception) -> str:
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` atomically; TypeError (naming the key) if a safe load could not read it back."""
+    """Write ``payload`` atomically; TypeError (naming the key) if a safe load could not read it
+    back."""
     data = plain(payload)
     with atomic_path(path) as tmp:
         torch.save(data, tmp)
@@ -83,9 +85,10 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict[str, Any] | None:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise UnsafeCheckpointError(
-            f"refusing to load checkpoint {path}: the safe unpickler met something other than tensors and "
-            f"plain containers ({_reason(exc)}), so feddiff did not write this file and a full unpickling "
-            "could run code. Delete it (the run then starts fresh); do not load it unless you trust its source."
+            f"refusing to load checkpoint {path}: the safe unpickler met something other than "
+            f"tensors and plain containers ({_reason(exc)}), so feddiff did not write this file "
+            "and a full unpickling could run code. Delete it (the run then starts fresh); do not "
+            "load it unless you trust its source."
         ) from None
     except Exception as exc:  # a truncated file cannot exist (atomic), but be safe
         log.warning("ignoring unreadable checkpoint %s: %s", path, exc)

@@ -21,6 +21,7 @@ from feddiff.fl.sampling import client_generator, sample_clients
 from feddiff.fl.settings import TrainSettings
 from feddiff.fl.strategy import ClientUpdate, LocalContext, Strategy
 from feddiff.fl.vectorized import VectorizedTrainer, autocast_context, use_vectorized
+from feddiff.utils.eager_optim import SGD
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def train_client(
         settings=settings,
     )
     strategy.configure_client(ctx)
-    optimizer = torch.optim.SGD(
+    optimizer = SGD(  # torch.optim.SGD without the compiler import (feddiff.utils.eager_optim)
         [p for p in local.parameters() if p.requires_grad],
         lr=settings.lr,
         momentum=settings.momentum,

@@ -1,11 +1,13 @@
 """One federated run from files to files: the ``train`` stage.
 
 Reads the prepared dataset (HDF5) and the partition, trains, and writes
-``metrics.csv``, ``model.safetensors`` and ``run.json`` into the run directory, each
-atomically. On a multi-domain dataset ``metrics.csv`` also has per-domain accuracies
+``metrics.csv``, ``run.json`` and the final model (``config.json`` +
+``model.safetensors``, :func:`feddiff.models.pretrained.save_pretrained`) into the run
+directory, each atomically. On a multi-domain dataset ``metrics.csv`` also has per-domain accuracies
 (``test_acc_<domain>``, ``test_acc_domain_mean``), computed inside the run because a
-per-client method's own models (FedBN's batch norm) live only in the checkpoint. A ``checkpoint.pt`` in the same directory lets a killed run resume; it is
-removed once the run's outputs are written.
+per-client method's own models (FedBN's batch norm) live only in the checkpoint. A
+``checkpoint.pt`` in the same directory lets a killed run resume; it is removed once the
+run's outputs are written.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 import torch
-from safetensors.torch import save_file
 
 from feddiff.data.h5 import dataset_fingerprint, load_dataset
 from feddiff.fl.data import FederatedData
@@ -27,6 +28,7 @@ from feddiff.fl.evaluation import EvalDomains
 from feddiff.fl.settings import TrainSettings
 from feddiff.fl.strategy import build_strategy
 from feddiff.models import build_model
+from feddiff.models.pretrained import classifier_config, save_pretrained
 from feddiff.partition.io import load_partition
 from feddiff.utils.atomic import atomic_path, write_text_atomic
 from feddiff.utils.device import resolve_device
@@ -92,6 +94,7 @@ def train_run(
     model = build_model(
         train.model, arrays.num_classes, data.in_channels, data.image_size, train.width
     ).to(device)
+    built = type(model)
     model, rows = run_federated(
         data,
         model,
@@ -108,10 +111,14 @@ def train_run(
         c for c in pd.DataFrame(rows).columns if c not in METRIC_COLUMNS
     ]  # a strategy's own columns
     metrics = pd.DataFrame(rows, columns=METRIC_COLUMNS + extra)
-    with atomic_path(out_dir / "model.safetensors") as tmp:
-        save_file(
-            {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(tmp)
-        )
+    save_pretrained(
+        model,
+        out_dir,
+        classifier_config(
+            train.model, arrays.num_classes, data.in_channels, data.image_size, train.width
+        ),
+        wrapper=None if type(model) is built else str(settings["method"]["strategy"]),
+    )
     info = {
         "labels": dict(labels or {}),
         "config": dict(settings),

@@ -18,7 +18,8 @@ def sample_clients(seed: int, round: int, num_clients: int, per_round: int) -> l
     """The sorted clients taking part in ``round`` (uniform, without replacement)."""
     if per_round > num_clients:
         raise ValueError(
-            f"training.clients_per_round ({per_round}) exceeds the partition's {num_clients} clients"
+            f"training.clients_per_round ({per_round}) exceeds the partition's {num_clients} "
+            "clients"
         )
     rng = np.random.default_rng(derived_seed(seed, round, 0x5A))
     return sorted(int(c) for c in rng.choice(num_clients, size=per_round, replace=False))

@@ -60,8 +60,9 @@ FedProx, FedAvgM, FedNova); a subclass that overrides a client-side hook
 declaring ``vectorizable`` itself falls back to the sequential path. Models may hold
 batch norm but no other module with buffers, and no dropout; every parameter is
 trained, as in the sequential path (which sets ``requires_grad`` on all of them before
-the vectorizable strategies' no-op ``configure_client``). A round in which a selected client holds fewer than two samples runs
-sequentially (the sequential path's behaviour there is the reference).
+the vectorizable strategies' no-op ``configure_client``). A round in which a selected
+client holds fewer than two samples runs sequentially (the sequential path's behaviour
+there is the reference).
 """
 
 from __future__ import annotations
@@ -116,11 +117,17 @@ def model_fallback_reason(model: nn.Module) -> str | None:
     """Why ``model`` cannot be trained by the vectorised path, or None when it can."""
     for name, module in model.named_modules():
         if isinstance(module, _DropoutNd):
-            return f"module {name!r} is dropout (its random draws would differ from the sequential path)"
+            return (
+                f"module {name!r} is dropout "
+                "(its random draws would differ from the sequential path)"
+            )
         if isinstance(module, _BatchNorm):
             continue
         if any(True for _ in module.buffers(recurse=False)):
-            return f"module {name!r} ({type(module).__name__}) has buffers only batch norm's are handled"
+            return (
+                f"module {name!r} ({type(module).__name__}) "
+                "has buffers only batch norm's are handled"
+            )
     return None
 
 

@@ -9,7 +9,8 @@ only, never on what else touched numpy's global RNG.
 
 Schemes are called as ``SCHEMES[name](labels, num_clients, seed, num_classes,
 **params)`` and return positions into ``labels``. The ``domain`` scheme also gets the
-per-sample domain array and the domain names (:data:`DATA_PARAMS`).
+per-sample domain array and the domain names. Each scheme's parameters are declared
+beside its function and registered in :mod:`feddiff.partition.schemes`.
 """
 
 from __future__ import annotations
@@ -19,48 +20,30 @@ from typing import Any
 
 import numpy as np
 
-from feddiff.partition.dirichlet import dirichlet
-from feddiff.partition.dirichlet_min import dirichlet_min
-from feddiff.partition.domain import check_clients_per_domain, domain
+from feddiff.partition.domain import check_clients_per_domain
 from feddiff.partition.iid import (
     check_int,
     check_labels,
     check_num_clients,
     check_positive_real,
-    iid,
 )
 from feddiff.partition.longtail import check_imb_factor, long_tail_indices
-from feddiff.partition.pathological import ASSIGNMENTS, DEFAULT_ASSIGNMENT, pathological
-from feddiff.partition.quantity import quantity
+from feddiff.partition.pathological import ASSIGNMENTS
+from feddiff.partition.schemes import (
+    COMMON_KEYS,
+    check_partition_setting,
+    required_keys,
+    scheme_defaults,
+    scheme_keys,
+)
+from feddiff.partition.schemes import SCHEMES as _REGISTRY
 
-__all__ = ["SCHEMES", "SCHEME_KEYS", "partition_indices", "validate_setting"]
+__all__ = ["SCHEMES", "check_partition_setting", "partition_indices", "validate_setting"]
 
 SCHEMES: dict[str, Callable[..., list[np.ndarray]]] = {
-    "iid": iid,
-    "dirichlet": dirichlet,
-    "dirichlet_min": dirichlet_min,
-    "domain": domain,
-    "pathological": pathological,
-    "quantity": quantity,
+    name: entry.function for name, entry in _REGISTRY.items()
 }
-
-COMMON_KEYS = frozenset({"scheme", "num_clients", "imb_factor"})
-"""Keys every setting may carry; ``imb_factor`` is consumed by the long-tail step."""
-
-SCHEME_KEYS: dict[str, frozenset[str]] = {
-    "iid": frozenset(),
-    "dirichlet": frozenset({"alpha"}),
-    "dirichlet_min": frozenset({"alpha", "min_size"}),
-    "domain": frozenset({"clients_per_domain", "alpha", "min_size"}),
-    "pathological": frozenset({"classes_per_client", "assignment"}),
-    "quantity": frozenset({"alpha", "min_size"}),
-}
-"""Scheme parameters allowed in a setting; any other key is a config error."""
-
-_REQUIRED = {"dirichlet": ("alpha",), "dirichlet_min": ("alpha",), "quantity": ("alpha",)}
-_MIN_SIZE_DEFAULT = {"dirichlet_min": 10, "quantity": 1}
-DATA_PARAMS = {"domain": ("domains", "domain_names")}
-"""Per-sample data a scheme needs besides the labels (passed to :func:`partition_indices`)."""
+"""Each scheme's function (the registry :mod:`feddiff.partition.schemes` names them)."""
 
 
 def _key(name: str, value: object, err: ValueError) -> ValueError:
@@ -82,14 +65,14 @@ def validate_setting(setting: Mapping[str, Any], num_samples: int, num_classes: 
     scheme = setting["scheme"]
     if scheme not in SCHEMES:
         raise ValueError(f"setting['scheme']={scheme!r} is unknown; one of {sorted(SCHEMES)}")
-    allowed = COMMON_KEYS | SCHEME_KEYS[scheme]
+    allowed = {*COMMON_KEYS, *scheme_keys(scheme)}
     for key in setting:
         if key not in allowed:
             raise ValueError(
                 f"setting[{key!r}] is not a parameter of scheme {scheme!r}; "
                 f"allowed: {sorted(allowed)}"
             )
-    for key in ("num_clients", *_REQUIRED.get(scheme, ())):
+    for key in required_keys(scheme):
         if key not in setting:
             raise ValueError(f"setting[{key!r}] is required for scheme {scheme!r}")
 
@@ -112,8 +95,9 @@ def validate_setting(setting: Mapping[str, Any], num_samples: int, num_classes: 
             check_positive_real("alpha", setting["alpha"])
         except ValueError as err:
             raise _key("alpha", setting["alpha"], err) from None
-    if scheme in _MIN_SIZE_DEFAULT:
-        m = setting.get("min_size", _MIN_SIZE_DEFAULT[scheme])
+    defaults = scheme_defaults(scheme)
+    if defaults.get("min_size") is not None:
+        m = setting.get("min_size", defaults["min_size"])
         try:
             m = check_int("min_size", m, minimum=0)
         except ValueError as err:
@@ -123,12 +107,12 @@ def validate_setting(setting: Mapping[str, Any], num_samples: int, num_classes: 
                 f"setting['min_size']={m!r}: {k} clients x {m} exceeds {num_samples} samples"
             )
     if scheme == "pathological":
-        per = setting.get("classes_per_client", 2)
+        per = setting.get("classes_per_client", defaults["classes_per_client"])
         try:
             check_int("classes_per_client", per, minimum=1, maximum=num_classes)
         except ValueError as err:
             raise _key("classes_per_client", per, err) from None
-        assignment = setting.get("assignment", DEFAULT_ASSIGNMENT)
+        assignment = setting.get("assignment", defaults["assignment"])
         if assignment not in ASSIGNMENTS:
             raise ValueError(
                 f"setting['assignment']={assignment!r}: must be one of {list(ASSIGNMENTS)}"
@@ -167,8 +151,8 @@ def partition_indices(
     if kept.size != labels.size:
         validate_setting(setting, kept.size, num_classes)
     scheme = setting["scheme"]
-    params = {key: setting[key] for key in SCHEME_KEYS[scheme] if key in setting}
-    if scheme in DATA_PARAMS:
+    params = {key: setting[key] for key in scheme_keys(scheme) if key in setting}
+    if _REGISTRY[scheme].data:
         if domains is None or domain_names is None:
             raise ValueError(
                 f"scheme {scheme!r} needs a dataset with domains (source 'domains'); "

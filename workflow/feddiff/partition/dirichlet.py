@@ -27,6 +27,7 @@ across boundaries, not from unequal client sizes. Client arrays keep this order
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,11 +38,21 @@ from feddiff.partition.iid import (
     check_positive_real,
     make_rng,
 )
+from feddiff.schema import setting
 
 GROUP_SIZE = 5
 """Clients per group ("auxiliary workers" in the reference)."""
 
 MAX_RETRIES = 10_000
+
+
+@dataclass(frozen=True)
+class DirichletParams:
+    """``alpha``: the Dirichlet concentration of each class's split over clients."""
+
+    alpha: float = setting(exclusive_minimum=0)
+
+
 """Bound on redraws per group; the reference loops forever."""
 
 

@@ -13,6 +13,8 @@ Draw order per attempt, for c = 0..C-1: ``rng.shuffle(indices of c)`` then
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from feddiff.partition.dirichlet import split_points
@@ -23,9 +25,18 @@ from feddiff.partition.iid import (
     check_positive_real,
     make_rng,
 )
+from feddiff.schema import setting
 
 DEFAULT_MIN_SIZE = 10
 MAX_RETRIES = 10_000
+
+
+@dataclass(frozen=True)
+class DirichletMinParams:
+    """``alpha`` as in ``dirichlet``; resampled until every client holds ``min_size``."""
+
+    alpha: float = setting(exclusive_minimum=0)
+    min_size: int = setting(DEFAULT_MIN_SIZE, minimum=0)
 
 
 def dirichlet_min(

@@ -21,14 +21,42 @@ split; so a partition depends on ``(labels, domains, setting, seed)`` only.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from feddiff.partition.dirichlet_min import DEFAULT_MIN_SIZE, dirichlet_min
 from feddiff.partition.iid import check_int, check_labels, check_positive_real, iid, make_rng
+from feddiff.schema import setting
 
 _SUBSEED_MAX = 2**32 - 1  # make_rng accepts seeds in [0, 2**32)
+
+
+@dataclass(frozen=True)
+class DomainParams:
+    """Clients per domain; with ``alpha``, Dirichlet label skew (``min_size``) inside each."""
+
+    clients_per_domain: int | Mapping[str, int] | None = setting(
+        None,
+        json_schema={
+            "oneOf": [
+                {"type": "integer", "minimum": 1},
+                {
+                    "type": "object",
+                    "minProperties": 1,
+                    "additionalProperties": {"type": "integer", "minimum": 1},
+                },
+            ]
+        },
+        description=(
+            "needs a dataset of source domains: clients of every domain, or "
+            "{domain name: clients} naming each domain; default num_clients / domains. With "
+            "alpha, Dirichlet label skew (min_size) inside each domain"
+        ),
+    )
+    alpha: float | None = setting(None, exclusive_minimum=0)
+    min_size: int | None = setting(None, minimum=0)
 
 
 def check_clients_per_domain(value: object, num_clients: int) -> None:
@@ -55,7 +83,8 @@ def check_domains(domains: object, num_samples: int, domain_names: Sequence[str]
     arr = np.asarray(domains)
     if arr.ndim != 1 or arr.size != num_samples:
         raise ValueError(
-            f"domains must be a 1-D array with one entry per sample ({num_samples}), got {arr.shape}"
+            f"domains must be a 1-D array with one entry per sample ({num_samples}), "
+            f"got {arr.shape}"
         )
     if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"domains must have an integer dtype, got {arr.dtype}")
@@ -64,7 +93,8 @@ def check_domains(domains: object, num_samples: int, domain_names: Sequence[str]
         raise ValueError(f"domain_names must be distinct and non-empty, got {names}")
     if arr.min() < 0 or arr.max() >= len(names):
         raise ValueError(
-            f"domains must lie in [0, {len(names)}) (one per domain name), got [{arr.min()}, {arr.max()}]"
+            f"domains must lie in [0, {len(names)}) (one per domain name), "
+            f"got [{arr.min()}, {arr.max()}]"
         )
     return arr.astype(np.int64, copy=False)
 

@@ -9,10 +9,16 @@ must still reject bad input with a ``ValueError`` that names the argument.
 from __future__ import annotations
 
 import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
 _MAX_SEED = 2**32  # numpy.random.RandomState accepts seeds in [0, 2**32).
+
+
+@dataclass(frozen=True)
+class IIDParams:
+    """The ``iid`` scheme's parameters beyond ``num_clients``: none."""
 
 
 def check_labels(labels: np.ndarray, num_classes: int | None = None) -> tuple[np.ndarray, int]:

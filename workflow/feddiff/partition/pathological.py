@@ -40,13 +40,31 @@ every class at least as many samples as clients holding it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from feddiff.partition.iid import check_int, check_labels, check_num_clients, make_rng
+from feddiff.schema import setting
 
 DEFAULT_CLASSES_PER_CLIENT = 2
 ASSIGNMENTS = ("random", "cyclic")
 DEFAULT_ASSIGNMENT = "random"
+
+
+@dataclass(frozen=True)
+class PathologicalParams:
+    """``classes_per_client`` classes per client, chosen by ``assignment``."""
+
+    classes_per_client: int = setting(DEFAULT_CLASSES_PER_CLIENT, minimum=1)
+    assignment: str = setting(
+        DEFAULT_ASSIGNMENT,
+        enum=ASSIGNMENTS,
+        description=(
+            "random (the default; NIID-Bench's #C=k, every class covered) or cyclic "
+            "(k consecutive classes on a seeded cycle)"
+        ),
+    )
 
 
 def class_slots(

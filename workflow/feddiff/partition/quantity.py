@@ -12,6 +12,8 @@ Draw order: ``rng.permutation(N)``, then ``rng.dirichlet`` per attempt;
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from feddiff.partition.iid import (
@@ -21,9 +23,18 @@ from feddiff.partition.iid import (
     check_positive_real,
     make_rng,
 )
+from feddiff.schema import setting
 
 DEFAULT_MIN_SIZE = 1
 MAX_RETRIES = 10_000
+
+
+@dataclass(frozen=True)
+class QuantityParams:
+    """``alpha``: Dirichlet concentration of the client sizes; each gets ``min_size``."""
+
+    alpha: float = setting(exclusive_minimum=0)
+    min_size: int = setting(DEFAULT_MIN_SIZE, minimum=0)
 
 
 def quantity(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from feddiff.utils.atomic import write_text_atomic
+from feddiff.report.render import write_table
 
 COLUMNS = ["rule", "jobs", "wall_s_total", "wall_s_mean", "wall_s_max", "cpu_s_total", "max_rss_mb"]
 
@@ -58,7 +58,7 @@ def summarize_benchmarks(jobs: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_benchmark_summary(root: Path, out_stem: Path) -> pd.DataFrame:
-    """``<out_stem>.csv`` and ``.md`` with the per-rule summary of ``root``'s benchmark files."""
+    """``<out_stem>.{csv,md,tex,html}``: the per-rule summary of ``root``'s benchmark files."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(
@@ -66,10 +66,15 @@ def write_benchmark_summary(root: Path, out_stem: Path) -> pd.DataFrame:
             "their benchmark: files there)"
         )
     table = summarize_benchmarks(read_benchmarks(root))
-    out_stem = Path(out_stem)
-    out_stem.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(out_stem.with_suffix(".csv"), table.to_csv(index=False, float_format="%.2f"))
-    write_text_atomic(
-        out_stem.with_suffix(".md"), table.to_markdown(index=False, floatfmt=".1f") + "\n"
+    write_table(
+        table,
+        Path(out_stem),
+        title="Pipeline cost per rule",
+        caption="From Snakemake's benchmark: files, the last run of each job. Wall and CPU "
+        "time in seconds, peak resident memory (max_rss) in MB.",
+        label="tab:benchmarks",
+        float_format="%.1f",
+        csv_float_format="%.2f",
+        source="feddiff.report.benchmarks",
     )
     return table

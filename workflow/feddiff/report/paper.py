@@ -22,7 +22,7 @@ every cell it speaks about; a row naming the cell wins over a ``*`` row.
 A config links an experiment (or the diffusion section) to a table with
 ``paper: {table: <id>, values: <csv>}``; :func:`check_paper_links` checks the link
 when the config is validated, and the pipeline writes
-``results/tables/paper_<id>.{csv,md,tex}`` (and ``.html`` for the report) from the
+``results/tables/paper_<id>.{csv,md,tex,html}`` (the page for the report) from the
 accuracy table (``accuracy.csv``) or the FID table (``diffusion_fid.csv``):
 
 - accuracy: per (experiment, dataset, method, partition) ours — final round, mean of
@@ -52,8 +52,11 @@ from typing import Any
 
 import pandas as pd
 
-from feddiff.report.tables import DASH, format_cell, tex_escape
-from feddiff.utils.atomic import atomic_path, write_text_atomic
+from feddiff import paths
+from feddiff.config import REPO_ROOT, ConfigError
+from feddiff.diffusion.kinds import KIND_INCEPTION
+from feddiff.report import render
+from feddiff.report.render import DASH, Block, Document, Em, format_cell, tex_label, write_document
 
 VALUE_COLUMNS = ("table", "dataset", "partition", "method", "metric", "value", "source")
 DEFAULT_VALUES = "config/paper/paper_values.csv"
@@ -103,8 +106,8 @@ METRICS: dict[str, dict[str, Metric]] = {
 }
 #: Where each kind's results come from (written by the report / diffuse-report stages).
 RESULTS_TABLE = {
-    "accuracy": "results/tables/accuracy.csv",
-    "fid": "results/tables/diffusion_fid.csv",
+    "accuracy": paths.fill(paths.ACCURACY_TABLE, ext="csv"),
+    "fid": paths.fill(paths.DIFFUSION_FID_TABLE, ext="csv"),
 }
 #: Accuracy rows fill the ``ours_final/lastk/best_*`` columns and their three differences
 #: (``ours_mean``/``ours_std``/``ours_minus_paper`` stay empty); FID-table rows fill
@@ -157,8 +160,6 @@ def resolve_values_path(path: str | Path, base: Path | None = None) -> Path:
     path = Path(path)
     if path.is_absolute() or path.exists():
         return path
-    from feddiff.config import REPO_ROOT
-
     alt = (base or REPO_ROOT) / path
     return alt if alt.exists() else path
 
@@ -238,8 +239,10 @@ class PaperLink:
     def results(self) -> str:
         return RESULTS_TABLE[self.kind]
 
-    def outputs(self, tables_dir: str = "results/tables") -> list[str]:
-        return [f"{tables_dir}/paper_{self.table}.{ext}" for ext in ("csv", "md", "tex")]
+    def outputs(self) -> list[str]:
+        """The comparison table's files: csv, md, tex and the report's .html page."""
+        table = paths.partial(paths.PAPER_TABLE, table=self.table)
+        return paths.expand(table, ext=paths.TABLE_PAGE_EXTS)
 
 
 def _links(config: Mapping[str, Any]) -> list[tuple[str, str, Mapping[str, Any]]]:
@@ -271,8 +274,6 @@ def paper_links(config: Mapping[str, Any]) -> dict[str, PaperLink]:
 def check_paper_links(config: Mapping[str, Any]) -> None:
     """Each ``paper`` link: values file exists and parses, the table id is in it, its
     metrics fit the link's kind; a table id is linked from one kind and one file only."""
-    from feddiff.config import ConfigError
-
     linked: dict[str, tuple[str, str, Path]] = {}
     cache: dict[Path, pd.DataFrame] = {}
     for key, _group, link in _links(config):
@@ -541,8 +542,6 @@ def _grid(block: pd.DataFrame, metric: str, last_k: int) -> tuple[list[str], lis
 
 def _kind_inception() -> str:
     """The only kind of our FID that a paper's (Inception) FID compares with."""
-    from feddiff.diffusion.fid import KIND_INCEPTION
-
     return KIND_INCEPTION
 
 
@@ -557,16 +556,19 @@ def legend(block: pd.DataFrame, metric: str, last_k: int) -> str:
         if seeds == [1]
         else f"mean ± sample std over {'–'.join(map(str, seeds))} seeds"
     )
-    missing = f"{DASH} = the paper gives no number for this cell (or it is not entered in the values file)"
+    missing = (
+        f"{DASH} = the paper gives no number for this cell "
+        "(or it is not entered in the values file)"
+    )
     if metric == "accuracy":
         return (
-            f"Test accuracy (%). Ours: final = after the last round, last-{last_k} mean = mean over the last "
-            f"{last_k} rounds, best round = each run's highest accuracy over all rounds (picked on the test "
-            f"set, so optimistic), each {spread}. Paper: the number the paper reports (source above). "
-            "Δ (ours best round − paper) compares like for like: the reference code prints the best round's "
-            "accuracy, which the paper's number most likely is. "
-            f"Δ (ours last-{last_k} mean − paper) compares our headline number. Positive: ours higher. "
-            f"{missing}."
+            f"Test accuracy (%). Ours: final = after the last round, last-{last_k} mean = mean "
+            f"over the last {last_k} rounds, best round = each run's highest accuracy over all "
+            f"rounds (picked on the test set, so optimistic), each {spread}. Paper: the number "
+            "the paper reports (source above). Δ (ours best round − paper) compares like for "
+            "like: the reference code prints the best round's accuracy, which the paper's number "
+            f"most likely is. Δ (ours last-{last_k} mean − paper) compares our headline number. "
+            f"Positive: ours higher. {missing}."
         )
     if metric == "fid":
         kinds = " / ".join(sorted(k for k in set(block["ours_kind"]) if k))
@@ -576,87 +578,69 @@ def legend(block: pd.DataFrame, metric: str, last_k: int) -> str:
             else " Ours is not Inception FID, so it is not on the paper's scale: Δ is left out."
         )
         return (
-            f"FID (lower is better) after the last round. Ours: {kinds}, {spread}. Paper: reported FID "
-            f"(source above). Δ = ours − paper.{note} {missing}."
+            f"FID (lower is better) after the last round. Ours: {kinds}, {spread}. Paper: "
+            f"reported FID (source above). Δ = ours − paper.{note} {missing}."
         )
     m = _metric(metric)
     if m.best_of_modes:
         return (
-            "Parameters sent (up + down) over all rounds, relative to FULL in the same setting. The paper "
-            'gives one number, the largest saving of any mode ("up to"), so it stands beside every mode; '
-            f"Δ = ours best mode − paper, in the row of our largest saving only. {missing}."
+            "Parameters sent (up + down) over all rounds, relative to FULL in the same setting. "
+            'The paper gives one number, the largest saving of any mode ("up to"), so it stands '
+            "beside every mode; Δ = ours best mode − paper, in the row of our largest saving "
+            f"only. {missing}."
         )
     return (
-        f"{m.label}: parameters sent (up + down, or up only) over all rounds, relative to FULL in the same "
-        f"setting. Δ = ours − paper. {missing}."
+        f"{m.label}: parameters sent (up + down, or up only) over all rounds, relative to FULL "
+        f"in the same setting. Δ = ours − paper. {missing}."
     )
 
 
-def _md(text: str) -> str:
-    return text.replace("|", r"\|")
+def paper_document(
+    comp: pd.DataFrame, table: str, sources: Sequence[str], last_k: int = 5
+) -> Document:
+    """One block per (group, dataset, metric); the sources as the intro line."""
+    if sources:
+        intro: list[str | Em] = ["Paper numbers from: "]
+        for i, s in enumerate(sources):
+            intro += (["; "] if i else []) + [Em(s)]
+        intro.append(".")
+    else:
+        intro = [Em("No source recorded for this table in the values file.")]
+    src = ("Paper numbers from: " + "; ".join(sources) + ". ") if sources else ""
+    blocks = []
+    for group, dataset, metric, block in _blocks(comp):
+        header, body = _grid(block, metric, last_k)
+        text = legend(block, metric, last_k)
+        blocks.append(
+            Block(
+                header,
+                body,
+                heading=f"{group} — {dataset} ({_metric(metric).label})",
+                legend=text,
+                caption=f"{table}: {group}, {dataset}. {src}{text}",
+                label=tex_label("tab:paper", table, group, dataset, metric),
+                lead=2,
+            )
+        )
+    return Document(f"Paper comparison: {table}", blocks, intro, source="feddiff.report.paper")
 
 
 def render_markdown(comp: pd.DataFrame, table: str, sources: Sequence[str], last_k: int = 5) -> str:
-    out = [f"# Paper comparison: {_md(table)}", ""]
-    if sources:
-        out += ["Paper numbers from: " + "; ".join(f"*{_md(s)}*" for s in sources) + ".", ""]
-    else:
-        out += ["*No source recorded for this table in the values file.*", ""]
-    for group, dataset, metric, block in _blocks(comp):
-        header, body = _grid(block, metric, last_k)
-        out += [f"## {_md(group)} — {_md(dataset)} ({_md(_metric(metric).label)})", ""]
-        out.append("| " + " | ".join(_md(h) for h in header) + " |")
-        out.append("|" + "|".join([":---", ":---"] + ["---:"] * (len(header) - 2)) + "|")
-        out += ["| " + " | ".join(_md(c) for c in row) + " |" for row in body]
-        out += ["", f"*{legend(block, metric, last_k)}*", ""]
-    return "\n".join(out)
-
-
-def _tex(text: str) -> str:
-    """``tex_escape`` plus the two symbols these tables add (pdflatex has no glyph for them)."""
-    return tex_escape(text).replace("Δ", r"$\Delta$").replace("−", "$-$")
-
-
-def _label(*parts: str) -> str:
-    return "tab:paper-" + "-".join("".join(c if c.isalnum() else "-" for c in p) for p in parts)
+    return render.render_markdown(paper_document(comp, table, sources, last_k))
 
 
 def render_latex(comp: pd.DataFrame, table: str, sources: Sequence[str], last_k: int = 5) -> str:
     """booktabs tables, one per (group, dataset, metric); needs ``\\usepackage{booktabs}``."""
-    out = ["% Generated by feddiff.report.paper -- do not edit. Requires \\usepackage{booktabs}."]
-    src = ("Paper numbers from: " + "; ".join(sources) + ". ") if sources else ""
-    for group, dataset, metric, block in _blocks(comp):
-        header, body = _grid(block, metric, last_k)
-        caption = f"{table}: {group}, {dataset}. {src}{legend(block, metric, last_k)}"
-        out += [
-            r"\begin{table}[t]",
-            r"\centering",
-            rf"\caption{{{_tex(caption)}}}",
-            rf"\label{{{_label(table, group, dataset, metric)}}}",
-            r"\begin{tabular}{ll" + "r" * (len(header) - 2) + "}",
-            r"\toprule",
-            " & ".join(_tex(h) for h in header) + r" \\",
-            r"\midrule",
-        ]
-        out += [" & ".join(_tex(c) for c in row) + r" \\" for row in body]
-        out += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
-    return "\n".join(out)
+    return render.render_latex(paper_document(comp, table, sources, last_k))
 
 
 def write_comparison(
     comp: pd.DataFrame, table: str, sources: Sequence[str], tables_dir: Path, last_k: int = 5
 ) -> list[Path]:
-    """``paper_<table>.{csv,md,tex}`` under ``tables_dir``, each written atomically."""
-    markdown, latex = (
-        render_markdown(comp, table, sources, last_k),
-        render_latex(comp, table, sources, last_k),
-    )
-    paths = [Path(tables_dir) / f"paper_{table}.{ext}" for ext in ("csv", "md", "tex")]
-    with atomic_path(paths[0]) as tmp:
-        comp.to_csv(tmp, index=False, float_format="%.4f")
-    write_text_atomic(paths[1], markdown)
-    write_text_atomic(paths[2], latex)
-    return paths
+    """``paper_<table>.{csv,md,tex,html}`` under ``tables_dir``, each written atomically."""
+    doc = paper_document(comp, table, sources, last_k)
+    paths = write_document(Path(tables_dir) / f"paper_{table}", comp, doc, float_format="%.4f")
+    return list(paths.values())
 
 
 def make_paper_table(

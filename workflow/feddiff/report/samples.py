@@ -67,7 +67,10 @@ def build_sample_figure(run_dir: Path, title: str | None = None) -> Figure:
     heading = title or run_dir.as_posix()
     note = "generated samples, one row per class for a class-conditional model"
     if kind:
-        note += f"; score: {kind} on {fid.get('num_samples', '?')} samples after round {fid.get('round', '?')}"
+        note += (
+            f"; score: {kind} on {fid.get('num_samples', '?')} samples "
+            f"after round {fid.get('round', '?')}"
+        )
     fig.suptitle(f"{heading}\n{note}", fontsize=9)
     return fig
 

@@ -15,7 +15,6 @@ and a row here.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from feddiff.fl.strategies.fednova_params import FedNovaParams
 from feddiff.fl.strategies.fedprox_params import FedProxParams
 from feddiff.fl.strategies.moon_params import MoonParams
 from feddiff.fl.strategies.scaffold_params import ScaffoldParams
+from feddiff.schema import build
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,10 @@ def strategy_entry(name: Any) -> StrategyEntry:
 
 def make_params(name: Any, values: Mapping[str, Any]) -> Any:
     """Build strategy ``name``'s hyperparameters from config values and check them,
-    naming any unknown or bad key. Needs no torch: the config checks call it."""
-    params_cls = strategy_entry(name).params
-    known = {f.name for f in dataclasses.fields(params_cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(
-            f"method {name!r}: unknown hyperparameter(s) {unknown}; {name} takes {sorted(known) or 'none'}"
-        )
-    params = params_cls(**values)
+    naming any unknown or bad key (``method.<key>``). Needs no torch: the config checks
+    call it. Keys, types and ranges are the params dataclass's declarations
+    (:func:`feddiff.schema.build`); its ``check()``, if any, adds cross-value checks."""
+    params = build(strategy_entry(name).params, values, "method")
     check = getattr(params, "check", None)
     if callable(check):
         check()

@@ -98,7 +98,8 @@ U_FLOOR = 1e-6
 def tdcl_cosine(
     z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float
 ) -> torch.Tensor:
-    """Batch mean of InfoNCE: ``z`` (B, D) against its own ``reps`` (B, K, D), positive ``reps[b, target[b]]``."""
+    """Batch mean of InfoNCE: ``z`` (B, D) against its own ``reps`` (B, K, D), positive ``reps[b,
+    target[b]]``."""
     sims = F.cosine_similarity(z.unsqueeze(1), reps, dim=-1) / temperature
     return F.cross_entropy(sims, target)
 
@@ -106,7 +107,8 @@ def tdcl_cosine(
 def tdcl_paper(
     z: torch.Tensor, reps: torch.Tensor, target: torch.Tensor, temperature: float
 ) -> torch.Tensor:
-    """As :func:`tdcl_cosine` with ``cos(z_i, r) / U(r)``, ``U(r)`` the batch's mean cosine distance to ``r``."""
+    """As :func:`tdcl_cosine` with ``cos(z_i, r) / U(r)``, ``U(r)`` the batch's mean cosine distance
+    to ``r``."""
     zn, rn = F.normalize(z, dim=-1), F.normalize(reps, dim=-1)
     cos = torch.einsum("bd,bkd->bk", zn, rn)  # cos(z_b, r_b^k)
     cos_all = torch.einsum("ad,bkd->abk", zn.detach(), rn)  # cos(z_a, r_b^k) for every a
@@ -209,8 +211,8 @@ class FedDifRC(Strategy):
         ss = cache.mode == "self_supervised"
         if ss != self.params.self_supervised:
             raise ValueError(
-                f"method.self_supervised is {self.params.self_supervised} but {path} was extracted in "
-                f"mode {cache.mode}; use features extracted with mode "
+                f"method.self_supervised is {self.params.self_supervised} but {path} was extracted "
+                f"in mode {cache.mode}; use features extracted with mode "
                 f"{'self_supervised' if self.params.self_supervised else 'supervised'}"
             )
         if not ss and cache.conditional.shape[1] != self.num_classes:

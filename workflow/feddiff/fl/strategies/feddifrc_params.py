@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from feddiff.schema import setting
+
 NDCR_KINDS = ("l2", "kl")
 TDCL_KINDS = ("paper", "cosine", "reference")
 PROJECTIONS = ("auto", "linear")
@@ -21,34 +23,60 @@ class FedDifRCParams:
     resolved to that entry's cached ``.h5`` for the run's dataset.
     """
 
-    features: str | None = None
-    lambda_tdcl: float = 1.0
-    lambda_ndcr: float = 1.0
-    temperature: float = 0.04
-    tdcl: str = "paper"
-    ndcr: str = "l2"
-    layers: str = "all"
-    projection: str = "auto"
-    self_supervised: bool = False
+    features: str = setting(
+        min_length=1,
+        description="name of an entry of the features section (cached diffusion representations)",
+    )
+    lambda_tdcl: float = setting(
+        1.0,
+        minimum=0,
+        description="weight of text-driven diffusion contrastive learning (0: NDCR-only ablation)",
+    )
+    lambda_ndcr: float = setting(
+        1.0,
+        minimum=0,
+        description="weight of noise-driven consistency regularisation (0: TDCL-only ablation)",
+    )
+    temperature: float = setting(
+        0.04, exclusive_minimum=0, description="InfoNCE temperature of TDCL"
+    )
+    tdcl: str = setting(
+        "paper",
+        enum=TDCL_KINDS,
+        description=(
+            "paper: InfoNCE of cosine normalised by U, the batch's mean cosine distance to each "
+            "representation (our reading); cosine: plain cosine / tau per sample; reference: "
+            "the reference code's batch-pooled InfoNCE"
+        ),
+    )
+    ndcr: str = setting(
+        "l2",
+        enum=NDCR_KINDS,
+        description=(
+            "l2: the paper's L2 (of unit vectors); kl: the reference code's KL of softmaxes"
+        ),
+    )
+    layers: str = setting(
+        "all",
+        pattern="^(all|[0-9]+([+][0-9]+)*)$",
+        description=(
+            "decoder blocks used: all, or positions in features.blocks joined by '+', e.g. '0+2'"
+        ),
+    )
+    projection: str = setting(
+        "auto",
+        enum=PROJECTIONS,
+        description=(
+            "auto: no head when the model's feature width equals the representation's "
+            "(the reference), else one linear layer"
+        ),
+    )
+    self_supervised: bool = setting(
+        False, description="no CE on the encoder; needs features of mode self_supervised"
+    )
 
     def check(self) -> None:
-        if not self.features:
-            raise ValueError(
-                "method.features is required: the name of an entry of the config's features section"
-            )
-        for key in ("lambda_tdcl", "lambda_ndcr"):
-            if not getattr(self, key) >= 0:
-                raise ValueError(f"method.{key} must be >= 0, got {getattr(self, key)}")
-        if not self.temperature > 0:
-            raise ValueError(f"method.temperature must be > 0, got {self.temperature}")
-        if self.tdcl not in TDCL_KINDS:
-            raise ValueError(f"method.tdcl must be one of {list(TDCL_KINDS)}, got {self.tdcl!r}")
-        if self.ndcr not in NDCR_KINDS:
-            raise ValueError(f"method.ndcr must be one of {list(NDCR_KINDS)}, got {self.ndcr!r}")
-        if self.projection not in PROJECTIONS:
-            raise ValueError(
-                f"method.projection must be one of {list(PROJECTIONS)}, got {self.projection!r}"
-            )
+        """Cross-value check the schema cannot express: ``layers`` names distinct blocks."""
         self.layer_indices()
 
     def layer_indices(self) -> list[int] | None:
@@ -61,6 +89,7 @@ class FedDifRCParams:
             chosen = []
         if not chosen or min(chosen) < 0 or len(set(chosen)) != len(chosen):
             raise ValueError(
-                f"method.layers must be 'all' or distinct block positions like '0+2', got {self.layers!r}"
+                "method.layers must be 'all' or distinct block positions like '0+2', "
+                f"got {self.layers!r}"
             )
         return chosen

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from feddiff.schema import setting
+
 
 @dataclass(frozen=True)
 class FedNHParams:
     """``smoothing`` is rho (prototype momentum); ``scale`` multiplies the cosine logits."""
 
-    smoothing: float = 0.9
-    scale: float = 30.0
-
-    def check(self) -> None:
-        if not 0.0 <= self.smoothing <= 1.0:
-            raise ValueError(f"method.smoothing must be in [0, 1], got {self.smoothing}")
-        if self.scale <= 0:
-            raise ValueError(f"method.scale must be > 0, got {self.scale}")
+    smoothing: float = setting(
+        0.9, minimum=0, maximum=1, description="server prototype momentum rho"
+    )
+    scale: float = setting(30.0, exclusive_minimum=0, description="cosine-logit scale")

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from feddiff.schema import setting
+
 
 @dataclass(frozen=True)
 class FedNovaParams:
     """``gmf``: global (server) momentum factor; 0, the reference's default, is plain FedNova."""
 
-    gmf: float = 0.0
-
-    def check(self) -> None:
-        if not 0 <= self.gmf < 1:
-            raise ValueError(f"method.gmf must be in [0, 1), got {self.gmf}")
+    gmf: float = setting(0.0, minimum=0, exclusive_maximum=1, description="global momentum factor")

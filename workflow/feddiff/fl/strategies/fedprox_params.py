@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from feddiff.schema import setting
+
 
 @dataclass(frozen=True)
 class FedProxParams:
     """``mu``: proximal weight; 0.01 is among the values Li et al. (2020) tune over."""
 
-    mu: float = 0.01
-
-    def check(self) -> None:
-        if not self.mu >= 0:  # also rejects NaN
-            raise ValueError(f"method.mu must be >= 0, got {self.mu}")
+    mu: float = setting(0.01, minimum=0, description="proximal weight (mu/2)||w - w_global||^2")

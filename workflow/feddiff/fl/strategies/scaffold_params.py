@@ -8,13 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from feddiff.schema import setting
+
 
 @dataclass(frozen=True)
 class ScaffoldParams:
     """``global_lr`` is the server step size eta_g; 1 makes the model a plain mean."""
 
-    global_lr: float = 1.0
-
-    def check(self) -> None:
-        if self.global_lr <= 0:
-            raise ValueError(f"method.global_lr must be > 0, got {self.global_lr}")
+    global_lr: float = setting(1.0, exclusive_minimum=0, description="server step size eta_g")
