@@ -117,7 +117,7 @@ def partition_schema() -> dict[str, Any]:
     The top level lists every key any scheme takes (with ``additionalProperties:
     false``); each scheme's ``then`` block holds its keys' types and ranges. Which keys
     a scheme takes and which it requires are left to :func:`check_partition_setting`
-    (``feddiff.config.check_semantics``), whose errors name the key. No ``default``s:
+    (``feddiff.plan.check_semantics``), whose errors name the key. No ``default``s:
     validation would write them into every scheme's setting and hence into its tag.
     """
     common = dataclass_schema(CommonParams, defaults=False)
