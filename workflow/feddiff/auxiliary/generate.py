@@ -163,15 +163,7 @@ def _from_local_ddpms(
             "auxiliary generator local_ddpm needs diffusion.unet.class_conditional: true "
             "(the server asks each model for given classes)"
         )
-    data = FederatedData.from_arrays(
-        arrays.x_train,
-        arrays.y_train,
-        arrays.x_test,
-        arrays.y_test,
-        clients,
-        arrays.num_classes,
-        device,
-    )
+    data = FederatedData.from_dataset(arrays, clients, device)
     seed_everything(seed)
     template = build_unet(unet_settings, data.in_channels, data.image_size, arrays.num_classes).to(
         device

@@ -216,14 +216,10 @@ def load_celeba(
     if not isinstance(image_size, int) or image_size < 8:
         raise DataError(f"celeba: 'image_size' must be an integer >= 8, got {image_size!r}")
     root = Path(resources_dir) / "celeba"
-    try:
-        import torchvision
-        from torchvision.datasets import CelebA
 
-        train = CelebA(root=str(root), split="train", target_type="attr", download=download)
-        test = CelebA(root=str(root), split="test", target_type="attr", download=False)
-    except Exception as exc:  # noqa: BLE001 - any library failure becomes one clear error
-        raise _load_error(
+    def load_error(exc: BaseException, note: str = "") -> DataError:
+        """The one error of a failed CelebA load: where it looked, what to set instead."""
+        return _load_error(
             "celeba",
             "CelebA",
             root,
@@ -231,7 +227,18 @@ def load_celeba(
             exc,
             f"{root}/{CELEBA_LAYOUT}",
             example="<folder with train/<class>/ and test/<class>/>",
-            note=" Downloading CelebA needs the gdown package (Google Drive).",
+            note=note,
+        )
+
+    try:
+        import torchvision
+        from torchvision.datasets import CelebA
+
+        train = CelebA(root=str(root), split="train", target_type="attr", download=download)
+        test = CelebA(root=str(root), split="test", target_type="attr", download=False)
+    except Exception as exc:  # noqa: BLE001 - any library failure becomes one clear error
+        raise load_error(
+            exc, note=" Downloading CelebA needs the gdown package (Google Drive)."
         ) from exc
     names = [n for n in train.attr_names if n]
     if attribute not in names:
@@ -251,15 +258,7 @@ def load_celeba(
     try:
         x_train, x_test = images(train), images(test)
     except OSError as exc:
-        raise _load_error(
-            "celeba",
-            "CelebA",
-            root,
-            download,
-            exc,
-            f"{root}/{CELEBA_LAYOUT}",
-            example="<folder with train/<class>/ and test/<class>/>",
-        ) from exc
+        raise load_error(exc) from exc
     return DatasetArrays(
         x_train=x_train,
         y_train=train.attr[:, column].numpy().astype(np.int64),

@@ -50,15 +50,7 @@ def train_fid_classifier(
     arrays = load_dataset(data_path)
     device = resolve_device(settings.device)
     all_idx = np.arange(len(arrays.y_train))
-    data = FederatedData.from_arrays(
-        arrays.x_train,
-        arrays.y_train,
-        arrays.x_test,
-        arrays.y_test,
-        [all_idx],
-        arrays.num_classes,
-        device,
-    )
+    data = FederatedData.from_dataset(arrays, [all_idx], device)
     seed_everything(settings.seed)
     model = build_model(
         settings.model, arrays.num_classes, data.in_channels, data.image_size, settings.width

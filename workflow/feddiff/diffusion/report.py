@@ -30,7 +30,15 @@ from feddiff.diffusion.parts import PARTS, names_of, payload_size, split_names
 from feddiff.fl.sampling import sample_clients
 from feddiff.report import render
 from feddiff.report.calibration import CalibratedRun, has_calibration, plot_calibration
-from feddiff.report.render import DASH, Block, Document, format_cell, tex_label, write_document
+from feddiff.report.render import (
+    DASH,
+    Block,
+    Document,
+    format_cell,
+    seed_spread,
+    tex_label,
+    write_document,
+)
 from feddiff.utils.atomic import atomic_path
 
 KEYS = ["dataset", "partition", "mode"]
@@ -228,12 +236,7 @@ def _body(block: pd.DataFrame) -> list[list[str]]:
 
 def legend(block: pd.DataFrame) -> str:
     kinds = " / ".join(sorted(set(block["fid_kind"])))
-    seeds = sorted({int(n) for n in block["n_seeds"]})
-    spread = (
-        "single seed (no std)"
-        if seeds == [1]
-        else f"mean ± std over {'–'.join(map(str, seeds))} seeds"
-    )
+    spread = seed_spread(block["n_seeds"])
     return (
         f"FID = {kinds}, {int(block['num_samples'].max())} generated samples vs the test split "
         f"after the last round (UDEC/ULATDEC: mean over the per-client models); {spread}. "

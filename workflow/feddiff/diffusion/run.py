@@ -174,15 +174,7 @@ def diffuse_train(
     arrays = load_dataset(data_path)
     clients, _meta = load_partition(partition_path)
     device = resolve_device(cfg.training.device)
-    data = FederatedData.from_arrays(
-        arrays.x_train,
-        arrays.y_train,
-        arrays.x_test,
-        arrays.y_test,
-        clients,
-        arrays.num_classes,
-        device,
-    )
+    data = FederatedData.from_dataset(arrays, clients, device)
     seed_everything(seed)
     unet = build_unet(cfg.unet, data.in_channels, data.image_size, arrays.num_classes).to(device)
     scheduler = build_scheduler(cfg.scheduler)

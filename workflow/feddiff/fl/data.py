@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from feddiff.fl.augment import random_crop, random_hflip
 from feddiff.fl.settings import AugmentSettings
+
+if TYPE_CHECKING:
+    from feddiff.data.h5 import DatasetArrays
 
 
 def _to_nchw_uint8(images: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -34,6 +38,21 @@ class FederatedData:
     mean: torch.Tensor
     std: torch.Tensor
     num_classes: int
+
+    @classmethod
+    def from_dataset(
+        cls, arrays: DatasetArrays, clients: Sequence[np.ndarray], device: torch.device
+    ) -> FederatedData:
+        """:meth:`from_arrays` of a prepared dataset (``feddiff.data.h5.load_dataset``)."""
+        return cls.from_arrays(
+            arrays.x_train,
+            arrays.y_train,
+            arrays.x_test,
+            arrays.y_test,
+            clients,
+            arrays.num_classes,
+            device,
+        )
 
     @classmethod
     def from_arrays(

@@ -70,15 +70,7 @@ def train_run(
     arrays = load_dataset(data_path)
     clients, _meta = load_partition(partition_path)
     device = resolve_device(train.device)
-    data = FederatedData.from_arrays(
-        arrays.x_train,
-        arrays.y_train,
-        arrays.x_test,
-        arrays.y_test,
-        clients,
-        arrays.num_classes,
-        device,
-    )
+    data = FederatedData.from_dataset(arrays, clients, device)
     domains = None
     if arrays.has_domains:  # per-domain accuracy columns (feddiff.fl.evaluation)
         assert arrays.domain_names is not None and arrays.domain_train is not None

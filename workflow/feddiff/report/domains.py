@@ -22,6 +22,7 @@ from feddiff.report.render import (
     format_cell,
     render_latex,
     render_markdown,
+    seed_spread,
     tex_label,
     write_document,
 )
@@ -129,12 +130,7 @@ def _blocks(table: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
 
 def _legend(block: pd.DataFrame) -> str:
     rounds = sorted({int(n) for n in block["n_rounds"]})
-    seeds = sorted({int(n) for n in block["n_seeds"]})
-    spread = (
-        "single seed (no std)"
-        if seeds == [1]
-        else f"mean ± std over {'–'.join(map(str, seeds))} seeds"
-    )
+    spread = seed_spread(block["n_seeds"])
     return (
         f"Test accuracy (%) on each domain's test split after the last round "
         f"(round {'–'.join(map(str, rounds))}); {MEAN_LABEL} = unweighted mean of the domains; "

@@ -77,6 +77,14 @@ def format_cell(mean: float, std: float, n_seeds: int) -> str:
     return f"{mean:.2f} ± {std:.2f}"
 
 
+def seed_spread(n_seeds: Sequence[int]) -> str:
+    """A legend's account of the ± cells, from the seed counts of a table's rows."""
+    seeds = sorted({int(n) for n in n_seeds})
+    if seeds == [1]:
+        return "single seed (no std)"
+    return f"mean ± std over {'–'.join(map(str, seeds))} seeds"
+
+
 def tex_escape(text: str) -> str:
     """Escape LaTeX specials character by character (so nothing is escaped twice)."""
     return "".join(_TEX.get(ch, ch) for ch in text)
