@@ -25,6 +25,19 @@ include: "rules/paper.smk"
 report: "workflow/report/workflow.rst"
 
 
+# One warm interpreter for the jobs of a local run (config `preload`, feddiff.preload).
+onstart:
+    start_preload()
+
+
+onsuccess:
+    stop_preload()
+
+
+onerror:
+    stop_preload()
+
+
 # Light rules run on the submitting host under a cluster executor (profiles/slurm).
 localrules:
     partition,

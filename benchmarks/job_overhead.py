@@ -24,6 +24,11 @@ previous commit's ``workflow/`` against the working tree::
     python benchmarks/job_overhead.py --trees before=/tmp/old/workflow,after=workflow \\
         --repeats 5 --parts train
     python benchmarks/job_overhead.py --parts imports --stages train,diffuse-train
+    python benchmarks/job_overhead.py --parts train --preload  # also through a server
+
+``--preload`` adds, per tree, the same job run by a worker of that tree's preload server
+(``feddiff.preload``, as a local Snakemake run does); its CPU time is the client's plus
+the worker's own (the last line the worker writes).
 
 The digits dataset and partition are prepared once in a temporary folder with the
 first tree (``--data`` / ``--partition`` take existing ones). Nothing is asserted:
@@ -38,7 +43,9 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 import resource
+import socket
 import statistics
 import subprocess
 import sys
@@ -81,8 +88,24 @@ TRAINING = {
 }
 
 
-def _env(tree: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(tree)}
+def _env(tree: Path, preload: str = "0") -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(tree), "FEDDIFF_PRELOAD": preload}
+
+
+def start_server(tree: Path, sock: Path) -> tuple[subprocess.Popen, str]:
+    """``tree``'s preload server (feddiff.preload), as a local Snakemake run starts it;
+    the ``FEDDIFF_PRELOAD`` value that sends jobs to it."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "feddiff", "preload-serve", "--socket", str(sock)],
+        env=_env(tree),
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+    )
+    while not sock.exists():
+        if server.poll() is not None:
+            raise RuntimeError(f"the preload server of {tree} ended ({server.returncode})")
+        time.sleep(0.2)
+    return server, f"{socket.gethostname()}:{sock}"
 
 
 def _prepare(tree: Path, where: Path) -> tuple[Path, Path]:
@@ -102,8 +125,14 @@ def _prepare(tree: Path, where: Path) -> tuple[Path, Path]:
     return data, part / "partition.npz"
 
 
-def train_once(tree: Path, data: Path, partition: Path, rounds: int, out: Path) -> dict:
-    """One ``train`` job: its wall time, its rounds' time (metrics.csv) and the rest."""
+def train_once(
+    tree: Path, data: Path, partition: Path, rounds: int, out: Path, preload: str = "0"
+) -> dict:
+    """One ``train`` job: its wall time, its rounds' time (metrics.csv) and the rest.
+
+    With ``preload`` (a ``FEDDIFF_PRELOAD`` value) a server's worker runs it; the job's
+    CPU time is then the worker's, from the last line it writes (feddiff.preload).
+    """
     settings = {
         "dataset": "digits",
         "method": {"strategy": "fedavg"},
@@ -116,10 +145,17 @@ def train_once(tree: Path, data: Path, partition: Path, rounds: int, out: Path) 
     argv += ["--threads", "1", "--no-progress", "--out-dir", str(out)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     tic = time.perf_counter()
-    subprocess.run(argv, env=_env(tree), check=True, capture_output=True, cwd=REPO)
+    done = subprocess.run(
+        argv, env=_env(tree, preload), check=True, capture_output=True, cwd=REPO, text=True
+    )
     wall = time.perf_counter() - tic
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if preload != "0":
+        found = re.findall(r"feddiff preload: worker \d+: cpu ([\d.]+) s", done.stderr)
+        if not found:
+            raise RuntimeError(f"no preload worker ran the job:\n{done.stderr[-2000:]}")
+        cpu += float(found[-1])
     with open(out / "metrics.csv") as fh:
         rounds_s = sum(float(r["seconds"]) for r in csv.DictReader(fh))
     return {"wall": wall, "cpu": cpu, "rounds": rounds_s, "fixed": wall - rounds_s}
@@ -169,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", default=",".join(STAGES), help="stages for imports")
     parser.add_argument("--data", type=Path, help="an existing digits .h5 (else prepared)")
     parser.add_argument("--partition", type=Path, help="its partition.npz (with --data)")
+    parser.add_argument(
+        "--preload", action="store_true", help="train also through each tree's preload server"
+    )
     args = parser.parse_args(argv)
     trees = {}
     for item in args.trees.split(","):
@@ -186,11 +225,23 @@ def main(argv: list[str] | None = None) -> int:
                 if args.data
                 else _prepare(next(iter(trees.values())), Path(tmp))
             )
-            samples: dict[str, list[dict]] = {name: [] for name in trees}
-            for i in range(args.repeats):
+            variants = {name: (tree, "0") for name, tree in trees.items()}
+            servers = []
+            if args.preload:
                 for name, tree in trees.items():
+                    server, address = start_server(tree, Path(tmp) / f"{name}.sock")
+                    servers.append(server)
+                    variants[f"{name}+preload"] = (tree, address)
+            samples: dict[str, list[dict]] = {name: [] for name in variants}
+            for i in range(args.repeats):
+                for name, (tree, preload) in variants.items():
                     out = Path(tmp) / f"run_{name}_{i}"
-                    samples[name].append(train_once(tree, data, partition, args.rounds, out))
+                    samples[name].append(
+                        train_once(tree, data, partition, args.rounds, out, preload)
+                    )
+            for server in servers:
+                server.terminate()
+                server.wait()
             print(f"## `train`, FedAvg, {args.rounds} round(s), digits, 1 thread\n")
             print(
                 "| tree | job wall s | job CPU s | rounds s | fixed s (wall - rounds) "

@@ -15,7 +15,7 @@ min_version("9.0")
 PACKAGE_DIR = os.path.join(workflow.basedir, "workflow")
 sys.path.insert(0, PACKAGE_DIR)
 
-from feddiff import paths
+from feddiff import paths, preload
 from feddiff.config import expand_method_grids
 from feddiff.diffusion.config import MODE_WILDCARD
 from feddiff.plan import build_plan
@@ -31,9 +31,24 @@ PLAN = build_plan(config)
 FEDDIFF = (
     f"PYTHONPATH={os.path.relpath(PACKAGE_DIR)}${{PYTHONPATH:+:$PYTHONPATH}} python -m feddiff"
 )
+PRELOAD_SERVERS = []  # the local run's preload server (Snakefile: onstart, onsuccess, onerror)
 RUNS = PLAN.runs
 DIFFUSION_RUNS = PLAN.diffusion_runs
 DOMAIN_DATASETS = PLAN.domain_datasets
+
+
+def start_preload():
+    """A preload server for a local run whose jobs share this Python (feddiff.preload);
+    not under a cluster executor or --sdm conda, nor with FEDDIFF_PRELOAD=0 set."""
+    software = workflow.deployment_settings.deployment_method
+    off = os.environ.get(preload.ENV, "").strip().lower() in preload.OFF[1:]
+    if config["preload"] and workflow.local_exec and not software and not off:
+        PRELOAD_SERVERS.append(preload.start(paths.PRELOAD_LOG, os.path.relpath(PACKAGE_DIR)))
+
+
+def stop_preload():
+    while PRELOAD_SERVERS:
+        preload.stop(PRELOAD_SERVERS.pop())
 
 
 wildcard_constraints:

@@ -109,3 +109,14 @@ def test_job_overhead_times_a_train_job_and_the_stage_imports(
     assert len(rows) == 4  # a train row and an import row per tree
     assert all("| partition | `feddiff.stages` |" in r for r in rows if "stages" in r)
     assert sum("matplotlib" in r for r in rows) == 2  # the heatmap's import is reported
+
+
+def test_job_overhead_times_a_train_job_through_a_preload_server(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The same job alone and by a worker (which must have run it, or the script fails)."""
+    bench = _load("job_overhead")
+    assert bench.main(["--parts", "train", "--repeats", "1", "--preload"]) == 0
+    out = capsys.readouterr().out
+    assert sum(line.startswith("| current |") for line in out.splitlines()) == 1
+    assert sum(line.startswith("| current+preload |") for line in out.splitlines()) == 1

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from feddiff.preload import USAGE_LINE
 from feddiff.report.benchmarks import read_benchmarks, summarize_benchmarks, write_benchmark_summary
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
@@ -54,3 +55,22 @@ def test_missing_folder_says_what_to_do(tmp_path: Path) -> None:
 
 def test_empty_folder_gives_empty_table(tmp_path: Path) -> None:
     assert summarize_benchmarks(read_benchmarks(tmp_path)).empty
+
+
+def test_a_preload_workers_cpu_and_memory_come_from_the_jobs_log(tmp_path: Path) -> None:
+    """The benchmark file measured the client; the worker wrote its own cost to the log."""
+    root, logs = tmp_path / "benchmarks", tmp_path / "logs"
+    _bench(root / "train" / "digits" / "a" / "seed0.tsv", (4.0, 20.0, 0.1))  # served
+    _bench(root / "train" / "digits" / "b" / "seed0.tsv", (5.0, 300.0, 4.5))  # ran alone
+    served = logs / "train" / "digits" / "a" / "seed0.log"
+    served.parent.mkdir(parents=True)
+    line = USAGE_LINE.format(pid=42, cpu=3.25, mb=612.4)
+    served.write_text(f"wrote run\n{USAGE_LINE.format(pid=41, cpu=1.0, mb=1.0)}\n{line}\n")
+    (logs / "train" / "digits" / "b").mkdir(parents=True)
+    (logs / "train" / "digits" / "b" / "seed0.log").write_text("wrote run\n")
+    jobs = read_benchmarks(root, logs).set_index("file")
+    a = jobs.loc[str(root / "train" / "digits" / "a" / "seed0.tsv")]
+    b = jobs.loc[str(root / "train" / "digits" / "b" / "seed0.tsv")]
+    assert (a["wall_s"], a["cpu_s"], a["max_rss_mb"]) == (4.0, 3.25, 612.0)  # the last line
+    assert (b["wall_s"], b["cpu_s"], b["max_rss_mb"]) == (5.0, 4.5, 300.0)
+    assert read_benchmarks(root).set_index("file").loc[a.name, "cpu_s"] == 0.1  # no logs

@@ -14,9 +14,16 @@ import os
 import sys
 import threading
 
-from feddiff.cli import main
+from feddiff.preload import forward
 
-code = main()
+# A local run's preload server runs the stage in a forked worker (feddiff.preload); this
+# process then only waits for it, so it loads nothing else (not even the command line's
+# modules) unless it has to run the stage itself.
+code = forward(sys.argv[1:])
+if code is None:
+    from feddiff.cli import main
+
+    code = main()
 if any(
     t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()
 ):

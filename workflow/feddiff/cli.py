@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from feddiff import paths
+from feddiff import paths, preload
 
 
 def _json_arg(value: str) -> Any:
@@ -222,7 +222,7 @@ def cmd_generate_auxiliary(args: argparse.Namespace) -> int:
 def cmd_bench_summary(args: argparse.Namespace) -> int:
     from feddiff.report.benchmarks import write_benchmark_summary
 
-    table = write_benchmark_summary(Path(args.root), Path(args.out))
+    table = write_benchmark_summary(Path(args.root), Path(args.out), Path(args.logs))
     print(table.to_string(index=False))
     print(f"wrote {args.out}.csv, .md, .tex and .html")
     return 0
@@ -252,6 +252,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if args.list:
             for target in plan.auxiliary:
                 print(f"  auxiliary: {target.path}")
+    return 0
+
+
+# What a preload server imports before it forks workers: every stage's module, so that
+# no job of a local Snakemake run pays for torch, diffusers, pandas or matplotlib.
+PRELOAD_MODULES = (
+    "torch",
+    "feddiff.data.prepare",
+    "feddiff.stages",
+    "feddiff.fl.run",
+    "feddiff.report.paper",
+    "feddiff.report.samples",
+    "feddiff.features.extract",
+    "feddiff.features.settings",
+    "feddiff.features.figures",
+    "feddiff.diffusion.fid_classifier",
+    "feddiff.diffusion.settings",
+    "feddiff.diffusion.run",
+    "feddiff.diffusion.report",
+    "feddiff.auxiliary.generate",
+    "feddiff.report.benchmarks",
+    "feddiff.config_schema",
+    "feddiff.plan",
+)
+
+
+def cmd_preload_serve(args: argparse.Namespace) -> int:
+    preload.serve(Path(args.socket), main, PRELOAD_MODULES, parent=args.parent)
     return 0
 
 
@@ -451,6 +479,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--out", default=f"{paths.TABLES}/benchmarks", help="output stem (.csv, .md, .tex, .html)"
     )
+    p.add_argument(
+        "--logs", default=paths.LOGS, help="the jobs' logs (CPU and memory of preload workers)"
+    )
     p.set_defaults(func=cmd_bench_summary)
 
     p = sub.add_parser(
@@ -463,6 +494,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default="config/config.yaml")
     p.add_argument("--list", action="store_true", help="print every run directory")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser(
+        "preload-serve",
+        help="import every stage once and run jobs in forked workers (feddiff.preload)",
+    )
+    p.add_argument("--socket", required=True, help="Unix socket to listen on")
+    p.add_argument("--parent", type=int, default=None, help="end when this process ends")
+    p.set_defaults(func=cmd_preload_serve)
     return parser
 
 

@@ -22,6 +22,7 @@ RESULTS = "results"
 TABLES = f"{RESULTS}/tables"
 FIGURES = f"{RESULTS}/figures"
 LOGS = f"{RESULTS}/logs"
+PRELOAD_LOG = f"{LOGS}/preload.log"  # the local run's preload server (feddiff.preload)
 BENCHMARKS = f"{RESULTS}/benchmarks"  # Snakemake benchmark: files (wall time, max RSS)
 
 # ---- keys: the wildcards that name one job's outputs -------------------------------
