@@ -37,6 +37,7 @@ import ctypes
 import gc
 import hashlib
 import importlib
+import io
 import json
 import logging
 import os
@@ -216,6 +217,8 @@ def _run_worker(
     for target, fd in zip(_STREAMS, fds):
         os.dup2(fd, target)
         os.close(fd)
+    if isinstance(sys.stdout, io.TextIOWrapper):  # buffered as a fresh interpreter's is
+        sys.stdout.reconfigure(line_buffering=os.isatty(1))
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
