@@ -32,7 +32,7 @@ from feddiff.diffusion.modes import Mode
 from feddiff.diffusion.parts import PARTS, names_of, payload_size, split_names
 from feddiff.diffusion.settings import DiffusionTrainSettings
 from feddiff.fl.aggregation import weighted_average
-from feddiff.fl.checkpoint import load_checkpoint, save_checkpoint
+from feddiff.fl.checkpoint import checkpoint_due, load_checkpoint, save_checkpoint
 from feddiff.fl.data import FederatedData
 from feddiff.fl.sampling import client_generator, sample_clients
 
@@ -303,8 +303,8 @@ def run_federated_diffusion(
             row["eval_seconds"] = time.perf_counter() - tic
         loop.rows.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.4f}")
-        if checkpoint_path is not None and (
-            rnd % settings.checkpoint_every == 0 or rnd == settings.rounds
+        if checkpoint_path is not None and checkpoint_due(
+            rnd, settings.checkpoint_every, settings.rounds
         ):
             save_checkpoint(
                 checkpoint_path,

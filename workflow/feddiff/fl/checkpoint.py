@@ -65,6 +65,11 @@ def _reason(exc: Exception) -> str:
     return type(exc).__name__
 
 
+def checkpoint_due(round: int, every: int, rounds: int) -> bool:
+    """Whether a run checkpoints after ``round``: every ``every`` rounds, and after the last."""
+    return round % every == 0 or round == rounds
+
+
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` atomically; TypeError (naming the key) if a safe load could not read it
     back."""

@@ -14,7 +14,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from feddiff.errors import NonFiniteLossError
-from feddiff.fl.checkpoint import load_checkpoint, save_checkpoint
+from feddiff.fl.checkpoint import checkpoint_due, load_checkpoint, save_checkpoint
 from feddiff.fl.data import FederatedData, epoch_batches
 from feddiff.fl.evaluation import EvalDomains, evaluate, evaluate_round
 from feddiff.fl.sampling import client_generator, sample_clients
@@ -199,8 +199,8 @@ def run_federated(
         }
         rows.append(row)
         bar.set_postfix(acc=f"{acc:.4f}", loss=f"{row['train_loss']:.3f}")
-        if checkpoint_path is not None and (
-            rnd % settings.checkpoint_every == 0 or rnd == settings.rounds
+        if checkpoint_path is not None and checkpoint_due(
+            rnd, settings.checkpoint_every, settings.rounds
         ):
             save_checkpoint(
                 checkpoint_path,
