@@ -17,6 +17,7 @@ from feddiff.report.render import (
     render_html,
     render_latex,
     render_markdown,
+    seed_spread,
     write_document,
     write_table,
 )
@@ -170,3 +171,13 @@ def test_write_document_renders_everything_before_writing(tmp_path: Path) -> Non
     with pytest.raises(RuntimeError, match="render failed"):
         write_document(tmp_path / "t", pd.DataFrame({"a": [1]}), doc)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_seed_legend_for_every_table() -> None:
+    """The words under the accuracy, paper, per-domain and FID tables (all ``ddof=1``)."""
+    assert seed_spread([1, 1]) == "single seed (no std)"
+    assert seed_spread([3, 3]) == "mean ± sample std over 3 seeds"
+    assert seed_spread([2, 1]) == (
+        "mean ± sample std over 1–2 seeds per cell (no ± where a cell has a single seed)"
+    )
+    assert seed_spread([3, 2]) == "mean ± sample std over 2–3 seeds per cell"

@@ -102,7 +102,7 @@ def test_markdown_cells_and_labels(grid_runs: list[RunResult]) -> None:
         "final = accuracy after the last round (round 6); "
         "last-5 mean = mean over the last 5 rounds; "
         "best round = highest accuracy over all rounds (for reference only); "
-        "mean ± std over 3 seeds"
+        "mean ± sample std over 3 seeds"
     )
     assert legend in md
 
@@ -142,7 +142,7 @@ def test_mixed_seed_counts_and_missing_cell(make_run: MakeRun) -> None:
     md = render_markdown(accuracy_table(load_runs(dirs)), last_k=5)
     assert _md_row(md, "scaffold") == ["scaffold", "70.00", "70.00", "70.00", "–", "–", "–"]
     assert _md_row(md, "fedavg")[1] == "85.00 ± 7.07"
-    assert "mean ± std over 1–2 seeds per cell" in md
+    assert "mean ± sample std over 1–2 seeds per cell (no ± where a cell has a single seed)" in md
 
 
 def test_one_block_per_experiment_and_dataset(make_run: MakeRun) -> None:

@@ -56,7 +56,16 @@ from feddiff import paths
 from feddiff.config import REPO_ROOT, ConfigError
 from feddiff.diffusion.kinds import KIND_INCEPTION
 from feddiff.report import render
-from feddiff.report.render import DASH, Block, Document, Em, format_cell, tex_label, write_document
+from feddiff.report.render import (
+    DASH,
+    Block,
+    Document,
+    Em,
+    format_cell,
+    seed_spread,
+    tex_label,
+    write_document,
+)
 
 VALUE_COLUMNS = ("table", "dataset", "partition", "method", "metric", "value", "source")
 DEFAULT_VALUES = "config/paper/paper_values.csv"
@@ -550,12 +559,7 @@ def _fid_label(block: pd.DataFrame) -> str:
 
 
 def legend(block: pd.DataFrame, metric: str, last_k: int) -> str:
-    seeds = sorted({int(n) for n in block["n_seeds"]})
-    spread = (
-        "single seed (no std)"
-        if seeds == [1]
-        else f"mean ± sample std over {'–'.join(map(str, seeds))} seeds"
-    )
+    spread = seed_spread(block["n_seeds"])
     missing = (
         f"{DASH} = the paper gives no number for this cell "
         "(or it is not entered in the values file)"

@@ -78,11 +78,18 @@ def format_cell(mean: float, std: float, n_seeds: int) -> str:
 
 
 def seed_spread(n_seeds: Sequence[int]) -> str:
-    """A legend's account of the ± cells, from the seed counts of a table's rows."""
+    """A legend's account of the ± cells, from the seed counts of a table's rows.
+
+    Every table's spread is the sample standard deviation (``ddof=1``); a cell of one
+    seed shows its mean alone (:func:`format_cell`).
+    """
     seeds = sorted({int(n) for n in n_seeds})
     if seeds == [1]:
         return "single seed (no std)"
-    return f"mean ± std over {'–'.join(map(str, seeds))} seeds"
+    if len(seeds) == 1:
+        return f"mean ± sample std over {seeds[0]} seeds"
+    single = " (no ± where a cell has a single seed)" if seeds[0] == 1 else ""
+    return f"mean ± sample std over {seeds[0]}–{seeds[-1]} seeds per cell{single}"
 
 
 def tex_escape(text: str) -> str:

@@ -25,6 +25,7 @@ from feddiff.report.render import (
     Block,
     Document,
     format_cell,
+    seed_spread,
     tex_escape,
     tex_label,
     write_document,
@@ -131,22 +132,13 @@ def _grid(block: pd.DataFrame, last_k: int) -> tuple[list[str], list[list[str]],
 def legend(block: pd.DataFrame, last_k: int) -> str:
     """The line under each table, with the real k, round and seed counts."""
     rounds = sorted({int(n) for n in block["n_rounds"]})
-    seeds = sorted({int(n) for n in block["n_seeds"]})
     final = "final = accuracy after the last round"
     if len(rounds) == 1:
         final += f" (round {rounds[0]})"
     lastk = f"last-{last_k} mean = mean over the last {last_k} rounds"
     if rounds[0] < last_k:
         lastk += " (all rounds where a run has fewer)"
-    if seeds == [1]:
-        spread = "single seed (no std)"
-    elif len(seeds) == 1:
-        spread = f"mean ± std over {seeds[0]} seeds"
-    else:
-        spread = (
-            f"mean ± std over {seeds[0]}–{seeds[-1]} seeds per cell "
-            "(no ± where a cell has a single seed)"
-        )
+    spread = seed_spread(block["n_seeds"])
     best = "best round = highest accuracy over all rounds (for reference only)"
     return f"Test accuracy (%). {final}; {lastk}; {best}; {spread}."
 
