@@ -39,10 +39,11 @@ DOMAIN_DATASETS = PLAN.domain_datasets
 
 def start_preload():
     """A preload server for a local run whose jobs share this Python (feddiff.preload);
-    not under a cluster executor or --sdm conda, nor with FEDDIFF_PRELOAD=0 set."""
+    not under a cluster executor or --sdm conda, off Linux, nor with FEDDIFF_PRELOAD=0."""
     software = workflow.deployment_settings.deployment_method
     off = os.environ.get(preload.ENV, "").strip().lower() in preload.OFF[1:]
-    if config["preload"] and workflow.local_exec and not software and not off:
+    local = workflow.local_exec and not software and preload.supported()
+    if config["preload"] and local and not off:
         PRELOAD_SERVERS.append(preload.start(paths.PRELOAD_LOG, os.path.relpath(PACKAGE_DIR)))
 
 

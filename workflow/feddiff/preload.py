@@ -90,6 +90,12 @@ def identity() -> dict[str, Any]:
     }
 
 
+def supported() -> bool:
+    """Linux only: on macOS a fork after libraries started their runtimes is not safe
+    (the reason Python's multiprocessing spawns there), and Windows has no fork."""
+    return sys.platform.startswith("linux")
+
+
 def server_address(value: str | None = None) -> str | None:
     """The socket path a client should use, or ``None`` (off, unset, or another host's)."""
     value = os.environ.get(ENV, "") if value is None else value
