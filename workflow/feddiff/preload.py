@@ -13,7 +13,9 @@ What keeps results and failures the same as without it:
 
 - The server never runs a tensor operation, starts a thread or touches a GPU before
   forking, so each worker starts from the state of a fresh ``import`` (every stage
-  seeds its own generators and sets its own thread count).
+  seeds its own generators and sets its own thread count). ``gc.freeze()`` keeps a
+  worker's garbage collector off the server's objects: without it the collections
+  walked them all and copied their pages, and workers ran slower than fresh processes.
 - A worker runs only for a client whose interpreter, ``sys.path`` and package source
   (every file's size and modification time) are the server's; otherwise the client runs
   the stage itself, as it does when no server is listening, the variable is unset or set
@@ -27,7 +29,8 @@ now the client; wall time is the job's, CPU and memory are the client's. The wor
 writes its own CPU time and peak memory to the end of the job's log, and
 ``FEDDIFF_PRELOAD=0`` (or ``preload: false`` in the config) measures without it.
 
-Standard library only: the client must stay cheaper than the imports it saves.
+Linux only (:func:`supported`). Standard library only: the client must stay cheaper than
+the imports it saves.
 """
 
 from __future__ import annotations
