@@ -43,9 +43,7 @@ import csv
 import datetime as dt
 import json
 import os
-import re
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,6 +53,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "workflow"))  # feddiff.preload: standard library only
+
+from feddiff import preload  # noqa: E402
 
 #: Entry module of each stage, as ``feddiff/cli.py`` imports it.
 STAGES = {
@@ -88,8 +89,8 @@ TRAINING = {
 }
 
 
-def _env(tree: Path, preload: str = "0") -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(tree), "FEDDIFF_PRELOAD": preload}
+def _env(tree: Path, server: str = "0") -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(tree), preload.ENV: server}
 
 
 def start_server(tree: Path, sock: Path) -> tuple[subprocess.Popen, str]:
@@ -105,7 +106,7 @@ def start_server(tree: Path, sock: Path) -> tuple[subprocess.Popen, str]:
         if server.poll() is not None:
             raise RuntimeError(f"the preload server of {tree} ended ({server.returncode})")
         time.sleep(0.2)
-    return server, f"{socket.gethostname()}:{sock}"
+    return server, preload.address(sock)
 
 
 def _prepare(tree: Path, where: Path) -> tuple[Path, Path]:
@@ -126,11 +127,11 @@ def _prepare(tree: Path, where: Path) -> tuple[Path, Path]:
 
 
 def train_once(
-    tree: Path, data: Path, partition: Path, rounds: int, out: Path, preload: str = "0"
+    tree: Path, data: Path, partition: Path, rounds: int, out: Path, server: str = "0"
 ) -> dict:
     """One ``train`` job: its wall time, its rounds' time (metrics.csv) and the rest.
 
-    With ``preload`` (a ``FEDDIFF_PRELOAD`` value) a server's worker runs it; the job's
+    With ``server`` (a ``FEDDIFF_PRELOAD`` value) a server's worker runs it; the job's
     CPU time is then the worker's, from the last line it writes (feddiff.preload).
     """
     settings = {
@@ -146,16 +147,16 @@ def train_once(
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     tic = time.perf_counter()
     done = subprocess.run(
-        argv, env=_env(tree, preload), check=True, capture_output=True, cwd=REPO, text=True
+        argv, env=_env(tree, server), check=True, capture_output=True, cwd=REPO, text=True
     )
     wall = time.perf_counter() - tic
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if preload != "0":
-        found = re.findall(r"feddiff preload: worker \d+: cpu ([\d.]+) s", done.stderr)
-        if not found:
+    if server != "0":
+        usage = preload.worker_usage(done.stderr)
+        if usage is None:
             raise RuntimeError(f"no preload worker ran the job:\n{done.stderr[-2000:]}")
-        cpu += float(found[-1])
+        cpu += usage[0]
     with open(out / "metrics.csv") as fh:
         rounds_s = sum(float(r["seconds"]) for r in csv.DictReader(fh))
     return {"wall": wall, "cpu": cpu, "rounds": rounds_s, "fixed": wall - rounds_s}
@@ -234,10 +235,10 @@ def main(argv: list[str] | None = None) -> int:
                     variants[f"{name}+preload"] = (tree, address)
             samples: dict[str, list[dict]] = {name: [] for name in variants}
             for i in range(args.repeats):
-                for name, (tree, preload) in variants.items():
+                for name, (tree, address) in variants.items():
                     out = Path(tmp) / f"run_{name}_{i}"
                     samples[name].append(
-                        train_once(tree, data, partition, args.rounds, out, preload)
+                        train_once(tree, data, partition, args.rounds, out, address)
                     )
             for server in servers:
                 server.terminate()

@@ -35,10 +35,6 @@ def _env(preload_value: str) -> dict[str, str]:
     return env
 
 
-def _address(sock: Path) -> str:
-    return f"{socket.gethostname()}:{sock}"
-
-
 def _feddiff(argv: list[str], preload_value: str, log: Path) -> subprocess.CompletedProcess[str]:
     """``python -m feddiff`` as a job runs it: from the repository, output to a log file."""
     with open(log, "w") as fh:
@@ -154,7 +150,7 @@ def test_a_worker_gives_the_outputs_of_a_fresh_process(
     alone, served = tmp_path / "alone", tmp_path / "served"
     done = _feddiff(_train_argv(digits, alone), "0", tmp_path / "alone.log")
     assert done.returncode == 0, (tmp_path / "alone.log").read_text()
-    done = _feddiff(_train_argv(digits, served), _address(sock), tmp_path / "served.log")
+    done = _feddiff(_train_argv(digits, served), preload.address(sock), tmp_path / "served.log")
     log = (tmp_path / "served.log").read_text()
     assert done.returncode == 0, log
     assert WORKER_LINE in log and "round 3 test accuracy" in log  # the worker ran it
@@ -181,7 +177,7 @@ def test_status_and_error_lines_are_those_of_the_stage(
 ) -> None:
     sock, _ = server
     alone = _feddiff(argv, "0", tmp_path / "alone.log")
-    served = _feddiff(argv, _address(sock), tmp_path / "served.log")
+    served = _feddiff(argv, preload.address(sock), tmp_path / "served.log")
     assert alone.returncode == served.returncode == status
     lines = (tmp_path / "served.log").read_text().splitlines()
     assert WORKER_LINE in lines[-1]  # the worker's own cost, last
@@ -191,7 +187,7 @@ def test_status_and_error_lines_are_those_of_the_stage(
 
 def test_without_a_server_the_job_runs_in_its_own_process(tmp_path: Path) -> None:
     argv = ["validate", "--config", "config/config.yaml"]
-    done = _feddiff(argv, _address(tmp_path / "none.sock"), tmp_path / "job.log")
+    done = _feddiff(argv, preload.address(tmp_path / "none.sock"), tmp_path / "job.log")
     log = (tmp_path / "job.log").read_text()
     assert done.returncode == 0, log
     assert "valid;" in log and WORKER_LINE not in log
@@ -232,7 +228,7 @@ def _start_long_job(sock: Path, digits: tuple[Path, Path], tmp_path: Path, serve
     client = subprocess.Popen(
         [sys.executable, "-m", "feddiff", *_train_argv(digits, tmp_path / "run", rounds=100000)],
         cwd=REPO,
-        env=_env(_address(sock)),
+        env=_env(preload.address(sock)),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

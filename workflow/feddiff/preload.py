@@ -99,6 +99,11 @@ def supported() -> bool:
     return sys.platform.startswith("linux")
 
 
+def address(sock: str | Path) -> str:
+    """The ``ENV`` value that sends this host's jobs to the server on ``sock``."""
+    return f"{socket.gethostname()}:{sock}"
+
+
 def server_address(value: str | None = None) -> str | None:
     """The socket path a client should use, or ``None`` (off, unset, or another host's)."""
     value = os.environ.get(ENV, "") if value is None else value
@@ -339,7 +344,7 @@ def start(log_path: str | Path, pythonpath: str) -> subprocess.Popen[bytes]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    os.environ[ENV] = f"{socket.gethostname()}:{sock}"
+    os.environ[ENV] = address(sock)
     return server
 
 
